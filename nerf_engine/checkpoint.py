@@ -1,0 +1,151 @@
+"""Checkpoints: written atomically, loaded with ``weights_only=True``, checked before use.
+
+A checkpoint holds only tensors, numbers and strings (JSON text for the configuration and the scene
+box), so ``torch.load(..., weights_only=True)`` can read it and a file from elsewhere cannot
+run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import TrainConfig, from_dict
+from .fileio import atomic_path
+from .model import NeRF
+from .runtime import resolve_device
+from .scene import SceneBox
+
+FORMAT = "blender-nerf-checkpoint"
+VERSION = 1
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^step_(\d{7,})\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or run folder that cannot be used; the message names the file and what to do."""
+
+
+def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:07d}.pt"
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """The run's checkpoints, oldest first."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    step: int,
+    config: TrainConfig,
+    box: SceneBox,
+    dataset_dir: str,
+    model: NeRF,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> None:
+    state = {
+        "format": FORMAT,
+        "version": VERSION,
+        "step": step,
+        "config": config.to_json(),
+        "scene": json.dumps(box.to_dict()),
+        "dataset_dir": dataset_dir,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
+    for old in list_checkpoints(run_dir)[: -max(keep, 1)]:
+        old.unlink(missing_ok=True)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load and validate a checkpoint file onto the CPU."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{path}: checkpoint not found.") from exc
+    except Exception as exc:  # truncated zip, pickle refusing a non-tensor object, ...
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)}). "
+            "It may be truncated or not from blender-nerf; use an earlier checkpoint or retrain."
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a blender-nerf checkpoint.")
+    if state.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {state.get('version')!r}; this engine reads "
+            f"version {VERSION}. Retrain, or use the engine version that wrote it."
+        )
+    for key in ("step", "config", "scene", "model", "optimizer", "generator"):
+        if key not in state:
+            raise CheckpointError(f"{path}: checkpoint lacks '{key}'; it is damaged.")
+    return state
+
+
+def build_model(state: dict, path: Path, device: torch.device) -> tuple[NeRF, TrainConfig]:
+    """The model a checkpoint describes, with its weights, on ``device``."""
+    try:
+        config = from_dict(json.loads(state["config"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its configuration is unreadable ({exc}).") from exc
+    model = NeRF(config.model, config.sampling)
+    try:
+        model.load_state_dict(state["model"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = _first_line(exc)
+        raise CheckpointError(
+            f"{path}: weights do not fit the architecture its configuration describes ({first})."
+        ) from exc
+    return model.to(device), config
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [""])[0][:300]
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    checkpoint: Path
+    step: int
+    config: TrainConfig
+    box: SceneBox
+    model: NeRF
+    dataset_dir: str
+
+
+def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") -> LoadedRun:
+    """The latest checkpoint of a run folder, ready to render (model in eval mode)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: run folder not found; train first or check the path.")
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise CheckpointError(f"{run_dir}: no checkpoints in {CHECKPOINT_DIR}/; train first.")
+    path = checkpoints[-1]
+    state = read_checkpoint(path)
+    torch_device = device if isinstance(device, torch.device) else resolve_device(device)
+    model, config = build_model(state, path, torch_device)
+    model.eval()
+    box = SceneBox.from_dict(json.loads(state["scene"]))
+    return LoadedRun(
+        run_dir, path, int(state["step"]), config, box, model, str(state.get("dataset_dir", ""))
+    )

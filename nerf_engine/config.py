@@ -1,0 +1,176 @@
+"""Training configuration: frozen dataclasses and the three presets.
+
+``paper`` is Mildenhall et al. 2020 for synthetic scenes. ``balanced`` and ``preview`` change only
+sizes and counts (never the algorithm: still positional encoding, coarse + fine networks,
+inverse-CDF sampling) and switch on scene-box-bounded sampling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+PRESETS = ("preview", "balanced", "paper")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One field network (the coarse and the fine network share this shape)."""
+
+    pos_freqs: int = 10  # L for positions
+    dir_freqs: int = 4  # L for view directions
+    depth: int = 8  # trunk layers
+    width: int = 256
+    skip_layer: int | None = 5  # 0-based trunk layer whose input gets the encoded position again
+    view_width: int = 128
+    # "softplus": σ = softplus(raw + density_bias); never dead at initialisation, so training
+    # cannot collapse to an all-background image. "relu" is the paper's literal activation.
+    density_activation: str = "softplus"
+    density_bias: float = -1.0
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    n_coarse: int = 64
+    n_fine: int = 128  # the fine network sees n_coarse + n_fine samples
+    use_aabb: bool = False  # clip each ray's [near, far] to the scene box (rays that miss are free)
+    density_noise: float = 0.0  # the paper's raw σ noise (off for synthetic scenes)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "paper"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    steps: int = 200_000
+    batch_rays: int = 4096
+    lr: float = 5e-4
+    lr_final: float = 5e-5  # exponential decay from lr to lr_final over `steps`
+    precrop_steps: int = 500  # warm-up: sample rays only from the image centre
+    precrop_fraction: float = 0.5
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    mixed_precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16", "off"
+    device: str = "auto"
+    seed: int = 0
+    max_seconds: float = 0.0  # wall-clock budget for this run; 0 = none
+    log_every: int = 25
+    preview_every: int = 500
+    preview_max_side: int = 200
+    checkpoint_every: int = 2000
+    keep_checkpoints: int = 3
+    eval_views: int = 8  # test views rendered for metrics.json at the end (0 = none)
+    chunk_rays: int = 4096  # rays per chunk when rendering full images
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def preset(name: str) -> TrainConfig:
+    """The named preset's configuration."""
+    if name == "paper":
+        return TrainConfig()
+    if name == "balanced":
+        return TrainConfig(
+            preset="balanced",
+            model=ModelConfig(depth=8, width=128, view_width=64),
+            sampling=SamplingConfig(n_coarse=64, n_fine=64, use_aabb=True),
+            steps=20_000,
+            batch_rays=2048,
+            precrop_steps=300,
+            checkpoint_every=1000,
+        )
+    if name == "preview":
+        return TrainConfig(
+            preset="preview",
+            model=ModelConfig(depth=4, width=128, skip_layer=None, view_width=64),
+            sampling=SamplingConfig(n_coarse=32, n_fine=32, use_aabb=True),
+            steps=3000,
+            batch_rays=1024,
+            lr=1e-3,
+            lr_final=1e-4,
+            precrop_steps=200,
+            preview_every=250,
+            checkpoint_every=500,
+        )
+    raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+
+
+def from_dict(data: dict) -> TrainConfig:
+    """Rebuild a TrainConfig from :meth:`TrainConfig.to_dict` output (config.json, checkpoints)."""
+    data = dict(data)
+    model = ModelConfig(**data.pop("model", {}))
+    sampling = SamplingConfig(**data.pop("sampling", {}))
+    if "background" in data:
+        data["background"] = tuple(data["background"])
+    return TrainConfig(model=model, sampling=sampling, **data)
+
+
+def with_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """Apply ``{"steps": 100, "model.width": 64, ...}``; values are converted to the field's type.
+
+    Raises ValueError naming the key for unknown keys and unconvertible values.
+    """
+    for dotted, value in overrides.items():
+        config = _set(config, dotted.split("."), value, dotted)
+    return config
+
+
+def _set(obj, path: list[str], value, dotted: str):
+    by_name = {f.name: f for f in fields(obj)}
+    if path[0] not in by_name:
+        raise ValueError(f"unknown setting {dotted!r}; known: {', '.join(sorted(by_name))}")
+    current = getattr(obj, path[0])
+    if len(path) > 1:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"{dotted!r}: {path[0]} has no sub-settings")
+        return replace(obj, **{path[0]: _set(current, path[1:], value, dotted)})
+    return replace(obj, **{path[0]: _convert(current, value, dotted)})
+
+
+def _convert(current, value, dotted: str):
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes", "on")
+        if isinstance(current, int) or (current is None and text.lstrip("-").isdigit()):
+            return None if text.lower() == "none" else int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, tuple):
+            return tuple(float(v) for v in text.strip("()[]").split(","))
+    except ValueError as exc:
+        raise ValueError(
+            f"{dotted!r}: cannot use {value!r} (expected {type(current).__name__})"
+        ) from exc
+    return None if text.lower() == "none" else text
+
+
+def validate(config: TrainConfig) -> None:
+    """Reject settings that cannot train, with the setting's name."""
+    checks = [
+        (config.steps >= 1, "steps must be at least 1"),
+        (config.batch_rays >= 1, "batch_rays must be at least 1"),
+        (config.lr > 0 and config.lr_final > 0, "lr and lr_final must be positive"),
+        (config.sampling.n_coarse >= 2, "sampling.n_coarse must be at least 2"),
+        (config.sampling.n_fine >= 0, "sampling.n_fine must be at least 0"),
+        (config.model.depth >= 1 and config.model.width >= 1, "model.depth and width must be >= 1"),
+        (config.model.density_activation in ("softplus", "relu"), "model.density_activation"),
+        (config.mixed_precision in ("auto", "bf16", "off"), "mixed_precision: auto, bf16 or off"),
+        (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+        (0 < config.precrop_fraction <= 1, "precrop_fraction must be in (0, 1]"),
+        (len(config.background) == 3, "background must be three numbers (r, g, b)"),
+        (config.max_seconds >= 0, "max_seconds must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"invalid configuration: {message}")

@@ -1,0 +1,74 @@
+"""Volume rendering (paper eq. 3) as small pure functions, and one wrapper on top.
+
+Shapes: N rays, S samples per ray. ``deltas`` are the lengths of the samples' intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def density_to_alpha(sigma: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """Opacity of each interval: α_i = 1 − exp(−σ_i δ_i). [N, S], [N, S] -> [N, S]."""
+    return 1.0 - torch.exp(-sigma * deltas)
+
+
+def transmittance(sigma: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """Light reaching each sample: T_i = exp(−Σ_{j<i} σ_j δ_j). [N, S], [N, S] -> [N, S]."""
+    optical_depth = torch.cumsum(sigma * deltas, dim=-1)
+    exclusive = torch.cat(
+        [torch.zeros_like(optical_depth[..., :1]), optical_depth[..., :-1]], dim=-1
+    )
+    return torch.exp(-exclusive)
+
+
+def render_weights(sigma: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+    """w_i = T_i α_i, the contribution of each sample to the pixel. [N, S] -> [N, S]."""
+    return transmittance(sigma, deltas) * density_to_alpha(sigma, deltas)
+
+
+def accumulate(weights: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ_i w_i v_i: values [N, S, C] -> [N, C]; without values the accumulated opacity [N, 1]."""
+    if values is None:
+        return weights.sum(dim=-1, keepdim=True)
+    return (weights[..., None] * values).sum(dim=-2)
+
+
+def expected_depth(weights: torch.Tensor, t: torch.Tensor, acc: torch.Tensor) -> torch.Tensor:
+    """Weight-normalised mean sample distance [N, 1]: the depth of what the ray hit."""
+    return accumulate(weights, t[..., None]) / acc.clamp_min(1e-6)
+
+
+def composite_background(
+    rgb: torch.Tensor, acc: torch.Tensor, background: torch.Tensor
+) -> torch.Tensor:
+    """Premultiplied ray colour [N, 3] over a background colour [3]: rgb + (1 − acc)·bg."""
+    return rgb + (1.0 - acc) * background
+
+
+@dataclass
+class RenderOutput:
+    rgb: torch.Tensor  # [N, 3] composited over the background (premultiplied colour if none)
+    depth: torch.Tensor  # [N, 1] expected distance along the ray
+    acc: torch.Tensor  # [N, 1] accumulated opacity in [0, 1]
+    weights: torch.Tensor  # [N, S]
+
+
+def volume_render(
+    rgb: torch.Tensor,
+    sigma: torch.Tensor,
+    t: torch.Tensor,
+    edges: torch.Tensor,
+    background: torch.Tensor | None = None,
+) -> RenderOutput:
+    """Render rays from per-sample colour [N, S, 3], density [N, S], points t [N, S] and their
+    interval edges [N, S + 1]; composite over ``background`` [3] when given."""
+    deltas = edges[..., 1:] - edges[..., :-1]
+    weights = render_weights(sigma, deltas)
+    acc = accumulate(weights)
+    color = accumulate(weights, rgb)
+    if background is not None:
+        color = composite_background(color, acc, background)
+    return RenderOutput(rgb=color, depth=expected_depth(weights, t, acc), acc=acc, weights=weights)

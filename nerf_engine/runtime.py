@@ -1,0 +1,122 @@
+"""Process and hardware setup: device choice, mixed precision, the C allocator.
+
+Every entry point (CLI, trainer, renderer, benchmarks) calls :func:`configure_process` first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import platform
+import sys
+
+import torch
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+_M_MMAP_MAX = -4
+
+
+@functools.cache
+def configure_allocator() -> bool:
+    """Keep freed memory in the process instead of handing it back to the OS.
+
+    A training step allocates and frees the same few hundred MB of activations every time. glibc
+    serves blocks above its mmap threshold with fresh ``mmap`` calls and trims the heap top after
+    ``free``; either way every step faults all of that memory in again, which on a small CPU costs
+    more kernel time than the maths. With mmap off and trimming off, freed blocks are reused.
+    Only on Linux with glibc; returns whether it applied. Opt out with NERF_SYSTEM_MALLOC=1.
+    """
+    if sys.platform != "linux" or os.environ.get("NERF_SYSTEM_MALLOC") == "1":
+        return False
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    ok = libc.mallopt(_M_MMAP_MAX, 0)
+    ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)  # int max: never trim
+    ok &= libc.mallopt(_M_TOP_PAD, 256 * 1024 * 1024)
+    return bool(ok)
+
+
+def configure_process() -> None:
+    configure_allocator()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; an unavailable explicit choice fails."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device 'cuda' requested but torch sees no CUDA GPU; use --device auto or cpu."
+        )
+    if name == "mps" and not _mps_available():
+        raise ValueError(
+            "device 'mps' requested but Apple MPS is not available; use --device auto or cpu."
+        )
+    if name not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps.")
+    return torch.device(name)
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has bf16 matrix instructions (AVX512-BF16 / AMX on x86, BF16 on Arm)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.split(":", 1)[1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the MLPs, or None for full float32.
+
+    ``auto``: bf16 on CUDA GPUs that support it and on CPUs with native bf16; fp32 elsewhere
+    (MPS included). ``bf16`` forces it; ``off`` disables it.
+    """
+    if mode == "off":
+        return None
+    if mode == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if device.type == "cpu":
+        return torch.bfloat16 if cpu_has_native_bf16() else None
+    return None
+
+
+def enable_tf32(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def new_generator(device: torch.device, seed: int) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

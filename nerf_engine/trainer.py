@@ -1,0 +1,406 @@
+"""Training: ``train(config, dataset_dir, run_dir, on_event=...)`` -> the run folder.
+
+Read top to bottom: load the data and the scene box, build coarse + fine networks and Adam, then
+loop — random rays from all training images, coarse and fine renders, MSE on both, an exponentially
+decaying learning rate — with progress events, preview renders of a held-out view and atomic
+checkpoints. ``resume=True`` continues the latest checkpoint with the same optimizer state, step
+and random stream, so a stopped-and-resumed run equals an uninterrupted one.
+
+The run folder: ``config.json``, ``events.jsonl``, ``checkpoints/step_*.pt``, ``previews/*.png``,
+``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import __version__
+from .checkpoint import (
+    CheckpointError,
+    build_model,
+    checkpoint_path,
+    list_checkpoints,
+    prune_checkpoints,
+    read_checkpoint,
+    save_checkpoint,
+)
+from .config import TrainConfig, validate
+from .dataset import DatasetError, Frame, Split, available_splits, load_rgba, read_split
+from .evaluate import evaluate_views, resize_image
+from .events import EventLog, stop_on_signals
+from .fileio import write_bytes_atomic, write_json_atomic
+from .images import composite, read_rgba, write_png
+from .metrics import mse_to_psnr, psnr
+from .model import NeRF, render_rays
+from .rays import CameraTensors, PixelSampler, RayBounds
+from .render import render_view
+from .runtime import autocast_dtype, configure_process, enable_tf32, new_generator, resolve_device
+from .scene import SceneBox, scene_box
+
+OnEvent = Callable[[dict], None]
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    stopped: str  # "completed", "time_budget", "signal" or "cancelled"
+    psnr: float | None  # mean test PSNR of the final evaluation, if one ran
+
+
+@dataclass
+class TrainState:
+    config: TrainConfig
+    dataset_dir: str
+    run_dir: Path
+    device: torch.device
+    dtype: torch.dtype | None
+    box: SceneBox
+    bounds: RayBounds
+    sampler: PixelSampler
+    model: NeRF
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    background: torch.Tensor
+    preview: Frame
+    step: int = 0
+
+
+def train(
+    config: TrainConfig,
+    dataset_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    on_event: OnEvent | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train a NeRF on ``dataset_dir`` into ``run_dir``; see the module docstring.
+
+    ``on_event`` receives every event (also written to ``events.jsonl``); ``should_stop`` is polled
+    every step for a cooperative cancel. SIGINT/SIGTERM checkpoint and return (main thread only).
+    """
+    configure_process()
+    validate(config)
+    run_dir = Path(run_dir)
+    checkpoints = _check_run_dir(run_dir, resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with EventLog(run_dir / "events.jsonl", on_event, append=resume) as log:
+        try:
+            state = build_state(config, str(Path(dataset_dir).resolve()), run_dir, checkpoints)
+            return _run(state, log, should_stop)
+        except Exception as exc:
+            log.emit("error", 0, message=str(exc), kind=type(exc).__name__)
+            raise
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> list[Path]:
+    checkpoints = list_checkpoints(run_dir)
+    if resume and not checkpoints:
+        raise CheckpointError(f"{run_dir}: no checkpoint to resume from; train without --resume.")
+    if not resume and checkpoints:
+        raise CheckpointError(
+            f"{run_dir}: already holds a trained run ({checkpoints[-1].name}); pass --resume to "
+            "continue it or choose another output folder. Nothing was changed."
+        )
+    return checkpoints
+
+
+def build_state(
+    config: TrainConfig, dataset_dir: str, run_dir: Path, checkpoints: list[Path] = ()
+) -> TrainState:
+    """Everything a training step needs: data on the device, model, optimizer, random stream;
+    restored from ``checkpoints[-1]`` when given."""
+    device = resolve_device(config.device)
+    enable_tf32(device)
+    resumed = read_checkpoint(checkpoints[-1]) if checkpoints else None
+    if resumed is not None:
+        _check_same_architecture(config, resumed, checkpoints[-1])
+    train_split = read_split(dataset_dir, "train")
+    box = SceneBox.from_dict(json.loads(resumed["scene"])) if resumed else scene_box(train_split)
+    targets = [composite(rgba, config.background) for rgba in load_rgba(train_split)]
+    sampler = PixelSampler(
+        targets, CameraTensors.from_frames(train_split.frames, box, device), device
+    )
+    torch.manual_seed(config.seed)
+    model = NeRF(config.model, config.sampling).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = new_generator(device, config.seed)
+    state = TrainState(
+        config=config,
+        dataset_dir=dataset_dir,
+        run_dir=run_dir,
+        device=device,
+        dtype=autocast_dtype(config.mixed_precision, device),
+        box=box,
+        bounds=RayBounds(box, config.sampling.use_aabb, device),
+        sampler=sampler,
+        model=model,
+        optimizer=optimizer,
+        generator=generator,
+        background=torch.tensor(config.background, dtype=torch.float32, device=device),
+        preview=_preview_frame(dataset_dir, train_split),
+    )
+    if resumed is not None:
+        _restore(state, resumed, checkpoints[-1])
+    return state
+
+
+def _check_same_architecture(config: TrainConfig, checkpoint: dict, path: Path) -> None:
+    saved = json.loads(checkpoint["config"])
+    for key in ("model", "sampling"):
+        if saved.get(key) != config.to_dict()[key]:
+            raise CheckpointError(
+                f"{path}: the run was trained with different {key} settings ({saved.get(key)}); "
+                "resume with the run's own config.json settings."
+            )
+
+
+def _restore(state: TrainState, checkpoint: dict, path: Path) -> None:
+    model, _ = build_model(checkpoint, path, state.device)
+    state.model.load_state_dict(model.state_dict())
+    try:
+        state.optimizer.load_state_dict(checkpoint["optimizer"])
+        state.generator.set_state(checkpoint["generator"])
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: optimizer or random state does not fit ({exc}).") from exc
+    state.step = int(checkpoint["step"])
+
+
+def _preview_frame(dataset_dir: str, train_split: Split) -> Frame:
+    """A held-out view for previews: the first of val, else test, else the first training view."""
+    for name in ("val", "test"):
+        if name in available_splits(dataset_dir):
+            return read_split(dataset_dir, name).frames[0]
+    return train_split.frames[0]
+
+
+def _preview_intrinsics(state: TrainState):
+    intr = state.preview.intrinsics
+    scale = min(1.0, state.config.preview_max_side / max(intr.w, intr.h))
+    return intr.scaled(max(1, round(intr.w * scale)), max(1, round(intr.h * scale)))
+
+
+def _write_preview_target(state: TrainState) -> None:
+    intr = _preview_intrinsics(state)
+    rgb = composite(read_rgba(state.preview.image_path), state.config.background)
+    write_png(state.run_dir / "previews" / "target.png", resize_image(rgb, intr.w, intr.h))
+
+
+def _run(state: TrainState, log: EventLog, should_stop: Callable[[], bool] | None) -> TrainResult:
+    cfg = state.config
+    _write_preview_target(state)
+    write_json_atomic(
+        state.run_dir / "config.json",
+        {
+            "engine_version": __version__,
+            "dataset": state.dataset_dir,
+            "device": str(state.device),
+            "autocast": str(state.dtype).removeprefix("torch.") if state.dtype else "off",
+            "scene": state.box.to_dict(),
+            "config": cfg.to_dict(),
+        },
+    )
+    log.emit(
+        "start",
+        state.step,
+        total_steps=cfg.steps,
+        preset=cfg.preset,
+        device=str(state.device),
+        autocast=str(state.dtype).removeprefix("torch.") if state.dtype else "off",
+        resumed=state.step > 0,
+        n_train_rays=int(state.sampler.rgb.shape[0]),
+    )
+    with stop_on_signals() as signalled:
+        stopped = _loop(state, log, signalled, should_stop or (lambda: False))
+    path = _checkpoint(state, log)
+    final_psnr = None
+    if stopped in ("completed", "time_budget"):
+        _preview(state, log)
+        final_psnr = _final_eval(state, log)
+    log.emit("done", state.step, stopped=stopped, checkpoint=str(path), psnr=final_psnr)
+    return TrainResult(state.run_dir, state.step, stopped, final_psnr)
+
+
+def _loop(
+    state: TrainState, log: EventLog, signalled: Callable[[], bool], cancelled: Callable[[], bool]
+) -> str:
+    cfg = state.config
+    started = time.perf_counter()
+    window = _Window(started)
+    while state.step < cfg.steps:
+        if signalled():
+            return "signal"
+        if cancelled():
+            return "cancelled"
+        elapsed = time.perf_counter() - started
+        if cfg.max_seconds and elapsed >= cfg.max_seconds:
+            return "time_budget"
+        loss, fine_mse, n_samples = train_step(state)
+        state.step += 1
+        window.add(loss, fine_mse, cfg.batch_rays, n_samples)
+        if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+            log.emit("progress", state.step, **window.report(state, started))
+        if state.step % cfg.preview_every == 0:
+            _preview(state, log)
+        if state.step % cfg.checkpoint_every == 0:
+            _checkpoint(state, log)
+    return "completed"
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Exponential decay from ``lr`` at step 0 to ``lr_final`` at ``steps``."""
+    progress = min(step / max(config.steps, 1), 1.0)
+    return config.lr * (config.lr_final / config.lr) ** progress
+
+
+def train_step(state: TrainState) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """One optimisation step: (loss, fine MSE) as device tensors, and the field evaluations."""
+    cfg = state.config
+    for group in state.optimizer.param_groups:
+        group["lr"] = learning_rate(cfg, state.step)
+    crop = cfg.precrop_fraction if state.step < cfg.precrop_steps else 1.0
+    rays_o, rays_d, target = state.sampler.sample(cfg.batch_rays, state.generator, crop)
+    rays = state.bounds(rays_o, rays_d)
+    out = render_rays(
+        state.model,
+        rays,
+        state.background,
+        perturb=True,
+        generator=state.generator,
+        autocast_dtype=state.dtype,
+    )
+    fine_mse = F.mse_loss(out.final.rgb, target)
+    loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine is not None else fine_mse
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    return loss.detach(), fine_mse.detach(), out.n_samples
+
+
+class _Window:
+    """Loss and throughput since the last progress event (one device sync per report)."""
+
+    def __init__(self, now: float):
+        self.start, self.loss, self.mse, self.steps, self.rays, self.samples = (
+            now,
+            0.0,
+            0.0,
+            0,
+            0,
+            0,
+        )
+
+    def add(self, loss: torch.Tensor, mse: torch.Tensor, rays: int, samples: int) -> None:
+        self.loss, self.mse = self.loss + loss, self.mse + mse
+        self.steps, self.rays, self.samples = (
+            self.steps + 1,
+            self.rays + rays,
+            self.samples + samples,
+        )
+
+    def report(self, state: TrainState, started: float) -> dict:
+        now = time.perf_counter()
+        seconds = max(now - self.start, 1e-9)
+        loss, mse = float(self.loss) / self.steps, float(self.mse) / self.steps
+        cfg, elapsed = state.config, now - started
+        eta = (cfg.steps - state.step) * seconds / self.steps
+        if cfg.max_seconds:
+            eta = min(eta, max(cfg.max_seconds - elapsed, 0.0))
+        report = {
+            "total_steps": cfg.steps,
+            "loss": loss,
+            "psnr": mse_to_psnr(mse),
+            "lr": learning_rate(cfg, state.step),
+            "rays_per_s": self.rays / seconds,
+            "samples_per_s": self.samples / seconds,
+            "ms_per_step": 1000.0 * seconds / self.steps,
+            "elapsed_s": elapsed,
+            "eta_s": eta,
+        }
+        self.__init__(now)
+        return report
+
+
+def _checkpoint(state: TrainState, log: EventLog) -> Path:
+    path = checkpoint_path(state.run_dir, state.step)
+    save_checkpoint(
+        path,
+        step=state.step,
+        config=state.config,
+        box=state.box,
+        dataset_dir=state.dataset_dir,
+        model=state.model,
+        optimizer=state.optimizer,
+        generator=state.generator,
+    )
+    prune_checkpoints(state.run_dir, state.config.keep_checkpoints)
+    log.emit("checkpoint", state.step, path=str(path))
+    return path
+
+
+def _preview(state: TrainState, log: EventLog) -> None:
+    intr = _preview_intrinsics(state)
+    view = render_view(
+        state.model,
+        state.box,
+        state.bounds,
+        intr,
+        state.preview.camera_to_world,
+        chunk_rays=state.config.chunk_rays,
+        dtype=state.dtype,
+    )
+    rgb = view.over(state.config.background)
+    folder = state.run_dir / "previews"
+    path = folder / f"step_{state.step:07d}.png"
+    write_png(path, rgb)
+    write_bytes_atomic(folder / "latest.png", path.read_bytes())
+    target = read_rgba(folder / "target.png")[..., :3]
+    log.emit(
+        "preview",
+        state.step,
+        path=str(path),
+        latest=str(folder / "latest.png"),
+        target=str(folder / "target.png"),
+        psnr=psnr(rgb, target),
+    )
+
+
+def _final_eval(state: TrainState, log: EventLog) -> float | None:
+    if state.config.eval_views <= 0:
+        return None
+    split = next((s for s in ("test", "val") if s in available_splits(state.dataset_dir)), None)
+    if split is None:
+        return None
+    try:
+        frames = read_split(state.dataset_dir, split).frames[: state.config.eval_views]
+    except DatasetError as exc:
+        log.emit("eval", state.step, split=split, error=str(exc))
+        return None
+    report = evaluate_views(
+        state.model,
+        state.box,
+        state.bounds,
+        Split(split, state.run_dir, tuple(frames)),
+        state.config,
+        state.dtype,
+    )
+    report.update(step=state.step, split=split)
+    write_json_atomic(state.run_dir / "metrics.json", report)
+    log.emit(
+        "eval",
+        state.step,
+        split=split,
+        psnr=report["psnr"],
+        ssim=report["ssim"],
+        n_views=report["n_views"],
+    )
+    return report["psnr"]
