@@ -189,7 +189,7 @@ def _load_json(path: Path) -> dict:
     if size > MAX_JSON_BYTES:
         raise DatasetError(path, f"file is {size} bytes, over the {MAX_JSON_BYTES}-byte limit.")
     try:
-        top = json.loads(path.read_bytes().decode("utf-8"))
+        top = json.loads(path.read_bytes().decode("utf-8-sig"))  # tolerate a BOM
     except UnicodeDecodeError as exc:
         raise DatasetError(path, f"not UTF-8 text ({exc}).") from exc
     except json.JSONDecodeError as exc:
@@ -206,18 +206,46 @@ def _load_json(path: Path) -> dict:
 
 
 def _subset_indices(path: Path, top: dict, raw_frames: list, split: str) -> list[int]:
-    names = top.get(f"{split}_filenames")
-    if isinstance(names, list) and names:
-        wanted = {_normalise_rel(n) for n in names if isinstance(n, str)}
-        return [
-            i
-            for i, fr in enumerate(raw_frames)
-            if isinstance(fr, dict) and _normalise_rel(str(fr.get("file_path", ""))) in wanted
-        ]
-    held_out = [i for i in range(len(raw_frames)) if i % HOLDOUT_EVERY == 0]
-    if split == "train":
-        return [i for i in range(len(raw_frames)) if i % HOLDOUT_EVERY != 0] or held_out
-    return held_out
+    """Indices of ``split``'s frames in a single ``transforms.json``.
+
+    nerfstudio's ``{split}_filenames`` lists win when any is present (``val`` and ``test`` stand in
+    for each other; a split with no list gets every frame the other lists leave out); else every
+    ``HOLDOUT_EVERY``-th frame is held out for val and test.
+    """
+    lists = {
+        s: _filename_set(path, top[f"{s}_filenames"], f"{s}_filenames")
+        for s in SPLITS
+        if top.get(f"{s}_filenames") is not None
+    }
+    if not lists:
+        held_out = [i for i in range(len(raw_frames)) if i % HOLDOUT_EVERY == 0]
+        if split == "train":
+            return [i for i in range(len(raw_frames)) if i % HOLDOUT_EVERY != 0] or held_out
+        return held_out
+    names = {
+        i: _normalise_rel(str(fr.get("file_path", "")))
+        for i, fr in enumerate(raw_frames)
+        if isinstance(fr, dict)
+    }
+    key = split if split in lists else {"train": None, "val": "test", "test": "val"}[split]
+    if key not in lists:  # no list of its own: every frame the other lists leave out
+        others = set().union(*lists.values())
+        return [i for i, name in names.items() if name not in others]
+    unmatched = lists[key] - set(names.values())
+    if unmatched:
+        raise DatasetError(
+            path,
+            f"lists {len(unmatched)} file(s) that no frame has, e.g. {sorted(unmatched)[0]!r}; "
+            "fix the list or the frames' file_path.",
+            key=f"{key}_filenames",
+        )
+    return [i for i, name in names.items() if name in lists[key]]
+
+
+def _filename_set(path: Path, names, key: str) -> set[str]:
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DatasetError(path, "expected a list of image paths (strings).", key=key)
+    return {_normalise_rel(n) for n in names}
 
 
 def _normalise_rel(file_path: str) -> str:
@@ -240,39 +268,60 @@ def _parse_frame(path: Path, top: dict, raw, index: int, require_images: bool) -
     c2w = _parse_matrix(path, raw["transform_matrix"], index)
     _check_camera_model(path, raw, index)
     file_path, image_path = raw.get("file_path"), None
-    if require_images or file_path is not None:
-        image_path = resolve_image_path(path.parent, file_path, path, index)
+    if require_images or file_path is not None:  # camera files may name images not made yet
+        image_path = resolve_image_path(
+            path.parent, file_path, path, index, missing_ok=not require_images
+        )
     intrinsics = _parse_intrinsics(path, top, raw, index, image_path)
     return Frame(c2w, intrinsics, file_path, image_path)
 
 
 def _parse_matrix(path: Path, value, index: int) -> np.ndarray:
     where = {"frame": index, "key": "transform_matrix"}
+    bad = _first_non_number(value)
+    if bad is not None:
+        raise DatasetError(path, f"entries must be numbers, found {bad!r}.", **where)
     try:
         m = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DatasetError(path, "not a matrix of numbers.", **where) from exc
+    except (TypeError, ValueError) as exc:  # ragged rows
+        raise DatasetError(
+            path, "not a matrix of numbers (rows of different lengths?).", **where
+        ) from exc
     if m.shape == (3, 4):
         m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
-    if m.shape != (4, 4) or _has_bool(value):
+    if m.shape != (4, 4):
         raise DatasetError(path, f"expected 4×4 (or 3×4) numbers, found shape {m.shape}.", **where)
     if not np.isfinite(m).all():
         raise DatasetError(path, "contains NaN or infinity.", **where)
     if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-4):
         raise DatasetError(path, f"last row must be [0, 0, 0, 1], found {m[3].tolist()}.", **where)
-    det = float(np.linalg.det(m[:3, :3]))
-    if abs(det) < 1e-9:
+    scale = np.linalg.norm(m[:3, :3], axis=0)
+    if not (np.isfinite(scale).all() and scale.min() > 1e-12):
         raise DatasetError(path, "rotation part is singular (zero scale); fix the camera.", **where)
+    m[:3, :3] /= scale  # drop any camera scale; the scale itself says nothing about the view
+    det = float(np.linalg.det(m[:3, :3]))
+    if abs(det) < 1e-6:
+        raise DatasetError(
+            path, "rotation part is singular (parallel axes); fix the camera.", **where
+        )
     if det < 0:
-        raise DatasetError(path, "rotation part is mirrored (negative determinant).", **where)
-    m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0, keepdims=True)  # drop any camera scale
+        raise DatasetError(
+            path,
+            "rotation part is mirrored (negative determinant); remove the negative scale.",
+            **where,
+        )
+    m[3] = [0.0, 0.0, 0.0, 1.0]
     return m
 
 
-def _has_bool(value) -> bool:
-    if isinstance(value, bool):
-        return True
-    return isinstance(value, list) and any(_has_bool(v) for v in value)
+def _first_non_number(value):
+    """The first leaf of nested lists that is not a real number (bools and strings count), else
+    None. numpy would quietly turn "1" into 1.0 and True into 1.0."""
+    if isinstance(value, list):
+        return next((bad for bad in map(_first_non_number, value) if bad is not None), None)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value if value is not None else "null"
+    return None
 
 
 def _number(
@@ -326,12 +375,14 @@ def _parse_intrinsics(
         size.setdefault("w", iw)
         size.setdefault("h", ih)
     w, h = size["w"], size["h"]
-    fl_x = _focal(path, raw, top, index, "fl_x", "camera_angle_x", w)
+    levels = [(raw, index), (top, None)]
+    fl_x = _focal(path, levels, "fl_x", "camera_angle_x", w)
     if fl_x is None:
         raise DatasetError(
             path, "no focal length: give 'fl_x' or 'camera_angle_x'.", frame=index, key="fl_x"
         )
-    fl_y = _focal(path, raw, top, index, "fl_y", "camera_angle_y", h) or fl_x
+    # Key by key, as instant-ngp reads them: a frame's camera_angle_x beats the file's fl_x.
+    fl_y = _focal(path, levels, "fl_y", "camera_angle_y", h) or fl_x
     centre = {}
     for key, default in (("cx", 0.5 * w), ("cy", 0.5 * h)):
         obj, frame = level_of(key)
@@ -349,8 +400,9 @@ def _parse_intrinsics(
     return Intrinsics(fl_x=fl_x, fl_y=fl_y, cx=centre["cx"], cy=centre["cy"], w=w, h=h)
 
 
-def _focal(path, raw, top, index, fl_key, angle_key, size) -> float | None:
-    for obj, frame in ((raw, index), (top, None)):
+def _focal(path: Path, levels, fl_key: str, angle_key: str, size: int) -> float | None:
+    """The focal length in pixels from the first (object, frame index) level that gives one."""
+    for obj, frame in levels:
         if fl_key in obj:
             fl = _number(path, obj[fl_key], frame=frame, key=fl_key)
             if fl <= 0:
@@ -387,9 +439,13 @@ def _parse_aabb(path: Path, value) -> np.ndarray | None:
     if value is None:
         return None
     try:
+        if _first_non_number(value) is not None:
+            raise TypeError("not all numbers")
         box = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DatasetError(path, "expected [[min x, y, z], [max x, y, z]].", key="aabb") from exc
+        raise DatasetError(
+            path, "expected [[min x, y, z], [max x, y, z]] of numbers.", key="aabb"
+        ) from exc
     if box.shape != (2, 3) or not np.isfinite(box).all() or not (box[0] < box[1]).all():
         raise DatasetError(
             path, "expected finite [[min x, y, z], [max x, y, z]] with min < max.", key="aabb"
@@ -397,8 +453,14 @@ def _parse_aabb(path: Path, value) -> np.ndarray | None:
     return box
 
 
-def resolve_image_path(root: Path, file_path, source: Path, index: int) -> Path:
-    """The image file for a frame's ``file_path``, which must stay inside ``root``."""
+def resolve_image_path(
+    root: Path, file_path, source: Path, index: int, *, missing_ok: bool = False
+) -> Path | None:
+    """The image file for a frame's ``file_path``, which must stay inside ``root``.
+
+    ``file_path`` may omit the extension (NeRF-synthetic). With ``missing_ok`` a safe path to a
+    file that does not exist gives None instead of an error.
+    """
     where = {"frame": index, "key": "file_path"}
     if not isinstance(file_path, str) or not file_path.strip():
         raise DatasetError(
@@ -411,28 +473,38 @@ def resolve_image_path(root: Path, file_path, source: Path, index: int) -> Path:
             f"{file_path!r} is absolute; image paths must be relative to the dataset folder.",
             **where,
         )
-    root_real = root.resolve()
-    base = root / posix
-    candidates = [base] + [base.with_name(base.name + suffix) for suffix in IMAGE_SUFFIXES]
-    for candidate in candidates:
-        if not (candidate.is_file() or candidate.is_symlink()):
-            continue
-        real = candidate.resolve()
-        if not real.is_relative_to(root_real):
-            raise DatasetError(
-                source,
-                f"{file_path!r} leads outside the dataset folder (via '..' or a symlink).",
-                **where,
-            )
-        if real.is_file():
-            return real
-    if not base.resolve().is_relative_to(root_real):
+    try:
+        found = _find_inside(root, posix)
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL bytes, too long, symlink loops
+        raise DatasetError(source, f"{file_path!r} cannot be opened ({exc}).", **where) from exc
+    if found is None:
         raise DatasetError(
-            source, f"{file_path!r} leads outside the dataset folder (via '..').", **where
+            source,
+            f"{file_path!r} leads outside the dataset folder (via '..' or a symlink); "
+            "keep images inside it.",
+            **where,
         )
+    if found.is_file() or missing_ok:
+        return found if found.is_file() else None
     raise DatasetError(
         source, f"image {file_path!r} not found (also tried {', '.join(IMAGE_SUFFIXES)}).", **where
     )
+
+
+def _find_inside(root: Path, posix: str) -> Path | None:
+    """The resolved file for ``posix`` (with or without an image suffix) or, if none exists, the
+    resolved path itself; None when that is outside ``root``."""
+    root_real = root.resolve()
+    base = root / posix
+    for candidate in [base] + [base.with_name(base.name + suffix) for suffix in IMAGE_SUFFIXES]:
+        if candidate.is_file() or candidate.is_symlink():
+            real = candidate.resolve()
+            if not real.is_relative_to(root_real):
+                return None
+            if real.is_file():
+                return real
+    real = base.resolve()
+    return real if real.is_relative_to(root_real) else None
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -447,14 +519,15 @@ def transforms_dict(
     extra: dict | None = None,
 ) -> dict:
     """The JSON object of a transforms file. Shared intrinsics go to the top level (where the
-    original NeRF code reads ``camera_angle_x``); differing ones are written on every frame."""
+    original NeRF code reads ``camera_angle_x``); differing ones are written on every frame.
+    Matrices are always written 4×4; numpy scalars become plain JSON numbers."""
     if not frames:
         raise ValueError("a transforms file needs at least one frame")
     first = frames[0].intrinsics
     shared = all(f.intrinsics == first for f in frames)
     out: dict = {"camera_angle_x": first.camera_angle_x, "camera_angle_y": first.camera_angle_y}
     if shared:
-        out.update(first.to_dict())
+        out.update(_intrinsics_json(first))
     if aabb is not None:
         out["aabb"] = np.asarray(aabb, dtype=float).tolist()
     if near is not None:
@@ -463,16 +536,43 @@ def transforms_dict(
         out["far"] = float(far)
     out.update(extra or {})
     out["frames"] = []
-    for frame in frames:
+    for index, frame in enumerate(frames):
         entry: dict = {}
         if frame.file_path is not None:
-            entry["file_path"] = frame.file_path
-        entry["transform_matrix"] = np.asarray(frame.camera_to_world, dtype=float).tolist()
+            entry["file_path"] = _relative_file_path(frame.file_path, index)
+        entry["transform_matrix"] = _matrix_json(frame.camera_to_world, index)
         if not shared:
-            entry.update(frame.intrinsics.to_dict())
-            entry["camera_angle_x"] = frame.intrinsics.camera_angle_x
+            entry.update(_intrinsics_json(frame.intrinsics))
         out["frames"].append(entry)
     return out
+
+
+def _intrinsics_json(intr: Intrinsics) -> dict:
+    return {
+        "camera_angle_x": float(intr.camera_angle_x),
+        **{k: float(v) for k, v in intr.to_dict().items() if k not in ("w", "h")},
+        "w": int(intr.w),
+        "h": int(intr.h),
+    }
+
+
+def _matrix_json(camera_to_world, index: int) -> list:
+    m = np.asarray(camera_to_world, dtype=np.float64)
+    if m.shape == (3, 4):
+        m = np.vstack([m, [0.0, 0.0, 0.0, 1.0]])
+    if m.shape != (4, 4):
+        raise ValueError(f"frame {index}: camera_to_world must be 4×4 or 3×4, not {m.shape}")
+    return m.tolist()
+
+
+def _relative_file_path(file_path: str, index: int) -> str:
+    posix = PurePosixPath(file_path.replace("\\", "/"))
+    if posix.is_absolute() or PureWindowsPath(file_path).drive or ".." in posix.parts:
+        raise ValueError(
+            f"frame {index}: file_path {file_path!r} must be relative to the dataset folder "
+            "without '..' (readers refuse anything else)"
+        )
+    return file_path
 
 
 def write_transforms(path: str | os.PathLike, frames: Sequence[Frame], **kwargs) -> None:

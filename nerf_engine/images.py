@@ -55,27 +55,40 @@ def _check_pixels(path: Path, width: int, height: int) -> None:
         )
 
 
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ImageError(f"{path}: image file not found.")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: image file is empty (0 bytes); re-export it.")
+
+
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) read from the file header without decoding the pixels."""
+    """(width, height) read from the file header without decoding the pixels; sizes over
+    ``MAX_PIXELS`` are refused here already."""
     path = Path(path)
+    _check_file(path)
     try:
         if path.suffix.lower() == ".exr":
             import OpenEXR
 
             with OpenEXR.File(str(path), header_only=True) as exr:
                 (x0, y0), (x1, y1) = exr.header()["dataWindow"]
-            return int(x1 - x0 + 1), int(y1 - y0 + 1)
-        png = _png_header(path)
-        if png is not None:
-            return png[0], png[1]
-        from PIL import Image
+            width, height = int(x1 - x0 + 1), int(y1 - y0 + 1)
+        else:
+            png = _png_header(path)
+            if png is not None:
+                width, height = png[0], png[1]
+            else:
+                from PIL import Image
 
-        with Image.open(path) as img:
-            return img.size
+                with Image.open(path) as img:
+                    width, height = img.size
     except ImageError:
         raise
     except Exception as exc:  # every reader has its own error types
         raise ImageError(f"{path}: cannot read the image header ({exc}).") from exc
+    _check_pixels(path, width, height)
+    return width, height
 
 
 def _to_rgba(arr: np.ndarray, scale: float) -> np.ndarray:
@@ -99,7 +112,8 @@ def _read_png16(path: Path) -> np.ndarray:
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
     planes = info["planes"]
     data = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows])
-    return _to_rgba(data.reshape(height, width, planes), 65535.0)
+    # asDirect() rescales to the significant bits of an sBIT chunk (e.g. 12-bit data).
+    return _to_rgba(data.reshape(height, width, planes), float(2 ** info["bitdepth"] - 1))
 
 
 def _read_pillow(path: Path) -> np.ndarray:
@@ -109,26 +123,25 @@ def _read_pillow(path: Path) -> np.ndarray:
         _check_pixels(path, *img.size)
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
             return _to_rgba(np.asarray(img, dtype=np.float32), 65535.0)
-        if img.mode not in ("RGB", "RGBA", "L", "LA"):
-            has_alpha = img.mode in ("PA", "RGBa", "La") or "transparency" in img.info
-            img = img.convert("RGBA" if has_alpha else "RGB")  # palette, CMYK, YCbCr, ...
+        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+        if img.mode not in ("RGB", "RGBA", "L", "LA") or "transparency" in img.info:
+            # palette, CMYK, YCbCr, ...; a tRNS colour key (grey, RGB, palette) becomes alpha
+            img = img.convert("RGBA" if has_alpha else "RGB")
         return _to_rgba(np.asarray(img), 255.0)
 
 
 def _read_exr(path: Path) -> np.ndarray:
     import OpenEXR
 
-    with OpenEXR.File(str(path)) as exr:
+    with OpenEXR.File(str(path)) as exr:  # the channels are emptied when the file closes
         channels = exr.channels()
-    if "RGBA" in channels:
-        data = np.asarray(channels["RGBA"].pixels, dtype=np.float32)
-    elif "RGB" in channels:
-        data = np.asarray(channels["RGB"].pixels, dtype=np.float32)
-    elif all(c in channels for c in "RGB"):
-        names = "RGBA" if "A" in channels else "RGB"
-        data = np.stack([np.asarray(channels[c].pixels, np.float32) for c in names], axis=-1)
-    else:
-        raise ImageError(f"{path}: EXR has no R, G, B channels (it has {sorted(channels)}).")
+        if "RGBA" in channels or "RGB" in channels:
+            data = np.array(channels["RGBA" if "RGBA" in channels else "RGB"].pixels, np.float32)
+        elif all(c in channels for c in "RGB"):
+            names = "RGBA" if "A" in channels else "RGB"
+            data = np.stack([np.array(channels[c].pixels, np.float32) for c in names], axis=-1)
+        else:
+            raise ImageError(f"{path}: EXR has no R, G, B channels (it has {sorted(channels)}).")
     rgba = _to_rgba(data, 1.0)
     alpha = np.clip(rgba[..., 3:4], 0.0, 1.0)
     straight = np.where(alpha > 1e-6, rgba[..., :3] / np.maximum(alpha, 1e-6), 0.0)
@@ -138,12 +151,7 @@ def _read_exr(path: Path) -> np.ndarray:
 def read_rgba(path: str | os.PathLike) -> np.ndarray:
     """Read an image as float32 [H, W, 4]: sRGB colour and straight alpha, all in [0, 1]."""
     path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: image file not found.")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: image file is empty (0 bytes); re-export it.")
-    width, height = image_size(path)
-    _check_pixels(path, width, height)
+    image_size(path)  # exists, not empty, not too large: checked before any pixel is decoded
     try:
         if path.suffix.lower() == ".exr":
             rgba = _read_exr(path)
@@ -184,7 +192,14 @@ def write_png16(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write uint16 [H, W] (grey) or [H, W, 3|4] as a 16-bit PNG, atomically."""
     import png
 
-    data = np.asarray(image, dtype=np.uint16)
+    data = np.asarray(image)
+    if data.dtype.kind not in "ui":
+        raise TypeError(f"write_png16 takes integers in [0, 65535], not {data.dtype}; scale first")
+    if data.size and (data.min() < 0 or data.max() > 65535):
+        raise ValueError(f"write_png16: values {data.min()}..{data.max()} outside [0, 65535]")
+    if data.ndim not in (2, 3) or (data.ndim == 3 and not 1 <= data.shape[2] <= 4):
+        raise ValueError(f"write_png16 takes [H, W] or [H, W, 1..4], not {data.shape}")
+    data = data.astype(np.uint16)
     height, width = data.shape[:2]
     planes = 1 if data.ndim == 2 else data.shape[2]
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[planes] + ";16"

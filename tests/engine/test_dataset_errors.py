@@ -1,0 +1,440 @@
+"""Malformed datasets: each is refused with one DatasetError naming the file, frame and key.
+
+Every case starts from a valid two-frame NeRF-synthetic file (4×3 PNGs ``train/r_0``, ``train/r_1``)
+and breaks one thing; the error must say where, and reading must write nothing. Image paths must
+stay inside the dataset folder (no absolute paths, no ``..`` or symlinks out), and images must be
+usable before a single pixel is decoded where the header already tells.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nerf_engine.dataset import DatasetError, load_rgba, read_split, read_transforms
+
+W, H = 4, 3
+
+
+def png(path: Path, w: int = W, h: int = H) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((h, w, 4), 100, np.uint8)).save(path)
+    return path
+
+
+def valid(root: Path) -> dict:
+    frames = []
+    for i in range(2):
+        png(root / f"train/r_{i}.png")
+        matrix = np.eye(4)
+        matrix[:3, 3] = [i, 0.0, 4.0]
+        frames.append({"file_path": f"./train/r_{i}", "transform_matrix": matrix.tolist()})
+    return {"camera_angle_x": 0.7, "frames": frames}
+
+
+def write(root: Path, obj, name: str = "transforms_train.json") -> Path:
+    path = root / name
+    path.write_text(json.dumps(obj))  # Python writes NaN and Infinity literals, as json.loads reads
+    return path
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def refused(path: Path, *, frame: int | None, key: str | None, match: str, call=None):
+    """Run the reader (or ``call``) and check the single DatasetError it raises and that nothing
+    in the dataset folder changed. Returns the error."""
+    before = files_under(path.parent)
+    with pytest.raises(DatasetError) as info:
+        (call or read_transforms)(path)
+    error = info.value
+    assert type(error) is DatasetError
+    assert (error.path, error.frame, error.key) == (path, frame, key)
+    message = str(error)
+    assert message.startswith(str(path))
+    assert (f"frame {frame}" in message) == (frame is not None), message
+    assert (f"key '{key}'" in message) == (key is not None), message
+    assert match.lower() in message.lower(), message
+    assert files_under(path.parent) == before
+    return error
+
+
+# --- the file as a whole -----------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    refused(tmp_path / "transforms_train.json", frame=None, key=None, match="not found")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "transforms_train.json"
+    path.write_bytes(b"")
+    refused(path, frame=None, key=None, match="empty")
+
+
+def test_malformed_json_gives_line_and_column(tmp_path):
+    path = tmp_path / "transforms_train.json"
+    path.write_text('{\n  "camera_angle_x": 0.7,\n  "frames": [,]\n}\n')
+    refused(path, frame=None, key=None, match="malformed JSON at line 3, column 14")
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "transforms_train.json"
+    path.write_bytes(b'{"camera_angle_x": "\xff"}')
+    refused(path, frame=None, key=None, match="not UTF-8")
+
+
+@pytest.mark.parametrize("top", [[], "frames", 3, None])
+def test_top_level_not_an_object(tmp_path, top):
+    refused(write(tmp_path, top), frame=None, key=None, match="expected a JSON object")
+
+
+@pytest.mark.parametrize("frames", ["missing", None, {"0": {}}, "r_0"])
+def test_frames_missing_or_not_a_list(tmp_path, frames):
+    obj = valid(tmp_path)
+    if frames == "missing":
+        del obj["frames"]
+    else:
+        obj["frames"] = frames
+    refused(write(tmp_path, obj), frame=None, key="frames", match="not a list")
+
+
+def test_frames_empty(tmp_path):
+    obj = {**valid(tmp_path), "frames": []}
+    refused(write(tmp_path, obj), frame=None, key="frames", match="has no frames")
+
+
+def test_empty_split_of_a_single_transforms_file(tmp_path):
+    obj = {**valid(tmp_path), "train_filenames": ["train/r_0.png", "train/r_1.png"]}
+    path = write(tmp_path, obj, "transforms.json")
+    call = lambda p: read_split(p.parent, "test")  # noqa: E731
+    refused(path, frame=None, key="frames", match="split 'test' has no frames", call=call)
+
+
+@pytest.mark.parametrize(
+    ("names", "match"),
+    [(["train/r_9.png"], "no frame has, e.g. 'train/r_9'"), ("train/r_0", "list of image paths")],
+)
+def test_bad_nerfstudio_filename_list(tmp_path, names, match):
+    path = write(tmp_path, {**valid(tmp_path), "test_filenames": names}, "transforms.json")
+    call = lambda p: read_split(p.parent, "test")  # noqa: E731
+    refused(path, frame=None, key="test_filenames", match=match, call=call)
+
+
+TOP_LEVEL_CASES = {
+    "aabb wrong shape": ({"aabb": [[0, 0, 0], [1, 1]]}, "aabb", "[[min x, y, z]"),
+    "aabb min above max": ({"aabb": [[0, 0, 0], [1, -1, 1]]}, "aabb", "min < max"),
+    "aabb string": ({"aabb": [[0, 0, 0], [1, 1, "1"]]}, "aabb", "of numbers"),
+    "aabb infinite": ({"aabb": [[0, 0, 0], [1, 1, float("inf")]]}, "aabb", "finite"),
+    "near equals far": ({"near": 2.0, "far": 2.0}, "far", "must be smaller than far"),
+    "near above far": ({"near": 3.0, "far": 2.0}, "far", "must be smaller than far"),
+    "near negative": ({"near": -1.0}, "near", "at least 0"),
+    "far not a number": ({"far": "6"}, "far", "expected a number"),
+    "near NaN": ({"near": float("nan")}, "near", "finite"),
+    "fisheye model": ({"camera_model": "OPENCV_FISHEYE"}, "camera_model", "not supported"),
+}
+
+
+@pytest.mark.parametrize("case", TOP_LEVEL_CASES.values(), ids=TOP_LEVEL_CASES.keys())
+def test_bad_top_level_value(tmp_path, case):
+    change, key, match = case
+    refused(write(tmp_path, {**valid(tmp_path), **change}), frame=None, key=key, match=match)
+
+
+INTRINSICS_CASES = {
+    "no focal length": ({"camera_angle_x": None}, 0, "fl_x", "no focal length"),
+    "focal zero": ({"fl_x": 0}, None, "fl_x", "must be positive"),
+    "focal negative": ({"fl_x": -50.0}, None, "fl_x", "must be positive"),
+    "fl_y negative": ({"fl_y": -50.0}, None, "fl_y", "must be positive"),
+    "focal a string": ({"fl_x": "50"}, None, "fl_x", "expected a number"),
+    "fov zero": ({"camera_angle_x": 0.0}, None, "camera_angle_x", "(0, π)"),
+    "fov pi": ({"camera_angle_x": 3.1416}, None, "camera_angle_x", "(0, π)"),
+    "fov in degrees": ({"camera_angle_x": 40}, None, "camera_angle_x", "(0, π)"),
+    "w fractional": ({"w": 4.5, "h": 3}, None, "w", "whole number"),
+    "h zero": ({"w": 4, "h": 0}, None, "h", "at least 1"),
+    "w negative": ({"w": -4, "h": 3}, None, "w", "at least 1"),
+    "w a string": ({"w": "4", "h": 3}, None, "w", "expected a number"),
+    "h a bool": ({"w": 4, "h": True}, None, "h", "expected a number"),
+    "k1 distortion": ({"k1": 0.1}, None, "k1", "distortion is not supported"),
+    "p2 distortion": ({"p2": -0.01}, None, "p2", "distortion is not supported"),
+}
+
+
+@pytest.mark.parametrize("case", INTRINSICS_CASES.values(), ids=INTRINSICS_CASES.keys())
+def test_bad_intrinsics_at_the_top_level(tmp_path, case):
+    change, frame, key, match = case
+    obj = {**valid(tmp_path), **change}
+    obj = {k: v for k, v in obj.items() if v is not None}
+    refused(write(tmp_path, obj), frame=frame, key=key, match=match)
+
+
+def test_read_split_names_the_folder_when_it_cannot_start(tmp_path):
+    for root, split, match in [
+        (tmp_path / "nowhere", "train", "dataset folder not found"),
+        (tmp_path, "train", "no transforms_train.json or transforms.json here"),
+        (tmp_path, "training", "unknown split 'training'"),
+    ]:
+        with pytest.raises(DatasetError, match=match) as info:
+            read_split(root, split)
+        assert str(info.value).startswith(f"{root}: ") and info.value.frame is None
+
+
+# --- one frame ---------------------------------------------------------------------------------
+
+
+def eye(**entries) -> list:
+    m = np.eye(4)
+    for name, value in entries.items():
+        m[int(name[1]), int(name[2])] = value
+    return m.tolist()
+
+
+def with_matrix_entry(value) -> list:
+    m: list = eye()
+    m[1][2] = value
+    return m
+
+
+MATRIX_CASES = {
+    "3x3": (np.eye(3).tolist(), "shape (3, 3)"),
+    "flat 16": (np.eye(4).ravel().tolist(), "shape (16,)"),
+    "4x5": (np.eye(4, 5).tolist(), "shape (4, 5)"),
+    "ragged": ([[1, 0, 0, 0], [0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "rows of different"),
+    "a number": (1.0, "shape ()"),
+    "an object": ({"rows": 4}, "numbers, found {'rows': 4}"),
+    "string entry": (with_matrix_entry("0.5"), "numbers, found '0.5'"),
+    "bool entry": (with_matrix_entry(True), "numbers, found True"),
+    "null entry": (with_matrix_entry(None), "numbers, found 'null'"),
+    "NaN": (with_matrix_entry(float("nan")), "NaN or infinity"),
+    "infinity": (with_matrix_entry(float("-inf")), "NaN or infinity"),
+    "zero scale": (eye(m00=0.0, m11=0.0, m22=0.0), "singular"),
+    "collinear axes": ([[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], "singular"),
+    "mirrored": (eye(m00=-1.0), "mirrored"),
+    "negative scale": (eye(m00=-2.0, m11=-2.0, m22=-2.0), "mirrored"),
+    "bad last row": (eye(m32=1.0), "last row must be [0, 0, 0, 1]"),
+    "projective last row": (eye(m30=0.5), "last row"),
+}
+
+
+@pytest.mark.parametrize("case", MATRIX_CASES.values(), ids=MATRIX_CASES.keys())
+def test_bad_transform_matrix(tmp_path, case):
+    matrix, match = case
+    obj = valid(tmp_path)
+    obj["frames"][1]["transform_matrix"] = matrix
+    refused(write(tmp_path, obj), frame=1, key="transform_matrix", match=match)
+
+
+def test_frame_not_an_object(tmp_path):
+    obj = valid(tmp_path)
+    obj["frames"][1] = "./train/r_1"
+    refused(write(tmp_path, obj), frame=1, key=None, match="expected an object, found str")
+
+
+def test_frame_without_transform_matrix(tmp_path):
+    obj = valid(tmp_path)
+    del obj["frames"][1]["transform_matrix"]
+    refused(write(tmp_path, obj), frame=1, key="transform_matrix", match="missing")
+
+
+FRAME_INTRINSICS_CASES = {
+    "focal negative": ({"fl_x": -3.0}, "fl_x", "must be positive"),
+    "fov out of range": ({"camera_angle_x": -0.5}, "camera_angle_x", "(0, π)"),
+    "w fractional": ({"w": 3.5, "h": 3}, "w", "whole number"),
+    "h infinite": ({"w": 4, "h": float("inf")}, "h", "finite"),
+    "k1 distortion": ({"k1": 0.02}, "k1", "undistort the images first"),
+    "fisheye": ({"camera_model": "FISHEYE"}, "camera_model", "not supported"),
+    "equirectangular": ({"camera_model": "EQUIRECTANGULAR"}, "camera_model", "not supported"),
+}
+
+
+@pytest.mark.parametrize("case", FRAME_INTRINSICS_CASES.values(), ids=FRAME_INTRINSICS_CASES.keys())
+def test_bad_intrinsics_in_a_frame(tmp_path, case):
+    change, key, match = case
+    obj = valid(tmp_path)
+    obj["frames"][1].update(change)
+    refused(write(tmp_path, obj), frame=1, key=key, match=match)
+
+
+def test_camera_file_without_images_must_give_the_size(tmp_path):
+    obj = valid(tmp_path)
+    for frame in obj["frames"]:
+        del frame["file_path"]
+    path = write(tmp_path, obj)
+    call = lambda p: read_transforms(p, require_images=False)  # noqa: E731
+    refused(path, frame=0, key="w", match="image size unknown", call=call)
+
+
+# --- image paths ------------------------------------------------------------------------------
+
+needs_symlinks = pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
+
+
+def with_file_path(root: Path, file_path, frame: int = 1) -> Path:
+    obj = valid(root)
+    obj["frames"][frame]["file_path"] = file_path
+    return write(root, obj)
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(path: Path, w: int = 100_000, h: int = 100_000) -> Path:
+    """A valid-looking RGBA PNG whose header claims ``w``×``h`` pixels (40 GB decoded)."""
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1024)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat))
+    return path
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    """The dataset folder, inside ``tmp_path`` so that ``tmp_path`` itself is 'outside'."""
+    root = tmp_path / "data"
+    root.mkdir()
+    png(tmp_path / "outside.png")  # a real image just outside the dataset
+    return root
+
+
+@pytest.mark.parametrize(
+    "file_path",
+    ["/etc/hostname", "/abs/r_1.png", "C:\\data\\r_1.png", "C:/data/r_1", "C:r_1", "\\\\srv\\s\\r"],
+)
+def test_absolute_file_path(data, file_path):
+    refused(with_file_path(data, file_path), frame=1, key="file_path", match="is absolute")
+
+
+@pytest.mark.parametrize(
+    "file_path", ["../outside", "../outside.png", "train/../../outside", "..\\outside", "../nope"]
+)
+def test_file_path_leaving_the_folder_through_dotdot(data, file_path):
+    refused(with_file_path(data, file_path), frame=1, key="file_path", match="leads outside")
+
+
+def test_dotdot_that_stays_inside_is_fine(data):
+    path = with_file_path(data, "train/../train/r_1")
+    assert read_transforms(path).frames[1].image_path == (data / "train/r_1.png").resolve()
+
+
+@needs_symlinks
+def test_symlinked_image_pointing_outside_is_refused(data):
+    path = with_file_path(data, "./train/r_1")
+    (data / "train/r_1.png").unlink()
+    (data / "train/r_1.png").symlink_to(data.parent / "outside.png")
+    refused(path, frame=1, key="file_path", match="leads outside the dataset folder")
+
+
+@needs_symlinks
+def test_symlinked_folder_pointing_outside_is_refused(data):
+    (data / "linked").symlink_to(data.parent, target_is_directory=True)
+    path = with_file_path(data, "linked/outside.png")
+    refused(path, frame=1, key="file_path", match="leads outside the dataset folder")
+
+
+@needs_symlinks
+def test_dangling_symlink_pointing_outside_is_refused(data):
+    path = with_file_path(data, "./train/r_1")
+    (data / "train/r_1.png").unlink()
+    (data / "train/r_1.png").symlink_to(data.parent / "missing.png")
+    refused(path, frame=1, key="file_path", match="leads outside")
+
+
+@needs_symlinks
+def test_symlink_inside_the_folder_is_followed(data):
+    (data / "alias.png").symlink_to(data / "train/r_0.png")
+    frame = read_transforms(with_file_path(data, "alias")).frames[1]
+    assert frame.image_path == (data / "train/r_0.png").resolve()
+
+
+@needs_symlinks
+def test_symlink_loop_is_refused(data):
+    (data / "loop_a.png").symlink_to(data / "loop_b.png")
+    (data / "loop_b.png").symlink_to(data / "loop_a.png")
+    refused(with_file_path(data, "loop_a.png"), frame=1, key="file_path", match="loop_a.png")
+
+
+@pytest.mark.parametrize(
+    ("file_path", "match"),
+    [
+        ("", "missing or empty"),
+        ("   ", "missing or empty"),
+        (7, "missing or empty"),
+        (None, "missing or empty"),
+        ("train/r\x001", "cannot be opened"),
+        ("x" * 5000, "cannot be opened"),
+        ("train/r_7", "image 'train/r_7' not found"),
+        ("train", "not found"),  # a folder is not an image
+    ],
+)
+def test_unusable_file_path(data, file_path, match):
+    refused(with_file_path(data, file_path), frame=1, key="file_path", match=match)
+
+
+# --- the image files ---------------------------------------------------------------------------
+
+
+def test_zero_byte_image(data):
+    path = with_file_path(data, "train/r_1")
+    (data / "train/r_1.png").write_bytes(b"")
+    refused(path, frame=1, key="file_path", match="empty (0 bytes)")
+
+
+def test_text_file_named_png(data):
+    path = with_file_path(data, "train/r_1")
+    (data / "train/r_1.png").write_text("not a picture\n")
+    refused(path, frame=1, key="file_path", match="cannot read the image header")
+
+
+def test_decompression_bomb_is_refused_from_the_header(data):
+    path = with_file_path(data, "train/r_1")
+    bomb_png(data / "train/r_1.png")
+    refused(path, frame=1, key="file_path", match="100000×100000 pixels, over the limit")
+
+
+def rgba_of(path: Path):
+    return load_rgba(read_transforms(path))
+
+
+def declared_size(root: Path) -> Path:
+    """The valid file with w/h declared, so that reading it needs no image header."""
+    return write(root, {**valid(root), "w": 4, "h": 3})
+
+
+def test_zero_byte_image_with_declared_size_fails_on_load(data):
+    path = declared_size(data)
+    (data / "train/r_1.png").write_bytes(b"")
+    refused(path, frame=1, key="file_path", match="empty (0 bytes)", call=rgba_of)
+
+
+def test_truncated_png_fails_on_load(data):
+    path = declared_size(data)
+    image = data / "train/r_1.png"
+    image.write_bytes(image.read_bytes()[:46])  # header intact, pixel data cut off mid-stream
+    error = refused(path, frame=1, key="file_path", match="cannot decode", call=rgba_of)
+    assert str(image) in str(error)
+
+
+def test_bomb_with_declared_size_fails_on_load(data):
+    path = declared_size(data)
+    bomb_png(data / "train/r_1.png")
+    refused(path, frame=1, key="file_path", match="over the limit", call=rgba_of)
+
+
+def test_image_size_differing_from_declared_size(data):
+    path = declared_size(data)
+    png(data / "train/r_1.png", w=5, h=3)
+    refused(path, frame=1, key="w", match="is 5×3 but the camera says 4×3", call=rgba_of)
+
+
+def test_load_rgba_reads_every_frame(data):
+    images = rgba_of(declared_size(data))
+    assert [im.shape for im in images] == [(3, 4, 4), (3, 4, 4)]
+    assert images[0][0, 0].tolist() == pytest.approx([100 / 255] * 4)
