@@ -1,31 +1,25 @@
 """blender-nerf: export a NeRF dataset from Blender, train, render and compare — in the sidebar.
 
-The add-on is registered as a Blender extension (see addon_manifest.toml). Its features arrive in
-later issues; today it registers cleanly so that the packaging and tests have something to load.
+Registered as a Blender extension (see addon_manifest.toml). Modules:
+``properties`` (``Scene.nerf``), ``preferences``, ``panels`` (sidebar tab "NeRF"),
+``operators`` (``bpy.ops.nerf.*``), ``scene_io`` (bpy objects -> plain data), ``geometry``
+(camera math without bpy), ``export_plan``/``export_job``/``render_setup`` (Export Dataset).
 """
 
 import bpy
 
+from . import operators, panels, preferences, properties
 
-class NERF_PT_main(bpy.types.Panel):
-    bl_label = "NeRF"
-    bl_idname = "NERF_PT_main"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "NeRF"
-
-    def draw(self, context):
-        self.layout.label(text="blender-nerf")
-
-
-CLASSES = (NERF_PT_main,)
+_CLASSES = (*preferences.CLASSES, *operators.CLASSES, *panels.CLASSES)
 
 
 def register():
-    for cls in CLASSES:
+    properties.register()
+    for cls in _CLASSES:
         bpy.utils.register_class(cls)
 
 
 def unregister():
-    for cls in reversed(CLASSES):
+    for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
+    properties.unregister()

@@ -1,0 +1,305 @@
+"""Render an :class:`~.export_plan.ExportPlan` one view per :meth:`ExportJob.step`, then write the
+dataset through ``nerf_engine.dataset``.
+
+The operator's ``execute()`` calls ``step()`` until it returns False; its modal path calls it once
+per timer event, so the UI shows progress and Esc cancels between two views. Either way
+:meth:`ExportJob.close` puts the scene back.
+
+Resume: every finished view is recorded in ``<dataset>/.nerf_export.json`` with a fingerprint of
+its camera and render settings; a later export keeps views whose files exist and whose fingerprint
+matches, and renders only the others. Images are rendered into a staging folder and moved into
+place, so a file under ``train/`` is always complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from . import geometry, scene_io
+from .export_plan import ExportPlan, RigLens, SceneError, View, build_plan
+from .nerf_engine.dataset import SPLITS, Frame, transforms_dict
+from .nerf_engine.fileio import write_json_atomic
+from .nerf_engine.images import image_size
+from .render_setup import (
+    PASS_PREFIX,
+    SceneState,
+    configure_passes,
+    configure_render,
+    set_render_size,
+)
+
+MANIFEST = ".nerf_export.json"
+STAGING = ".nerf_staging"
+NO_HIT_DEPTH = 1e9  # Blender writes 1e10 where a ray hits nothing
+
+
+class ExportJob:
+    """One export in progress; create it with :meth:`start`."""
+
+    def __init__(self, context: bpy.types.Context, plan: ExportPlan, *, overwrite: bool = False):
+        self.plan = plan
+        self.scene = context.scene
+        self.view_layer = context.view_layer
+        self.state = SceneState(self.scene)
+        self.overwrite = overwrite
+        self.position = 0  # index of the next view to look at
+        self.rendered = 0
+        self.kept = 0
+        self.finished = False
+        self.closed = False
+        self.removed_splits: list[str] = []
+        self.rig_camera: bpy.types.Object | None = None
+        self.staging = plan.root / STAGING
+        self._manifest = _read_manifest(plan.root / MANIFEST)
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def start(cls, context: bpy.types.Context) -> ExportJob:
+        """Plan the export from ``scene.nerf`` and prepare the scene. Raises SceneError."""
+        plan = build_plan(context)
+        return cls(context, plan, overwrite=context.scene.nerf.overwrite)
+
+    @property
+    def total(self) -> int:
+        return len(self.plan.views)
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if self.finished else self.position / max(1, self.total)
+
+    def step(self) -> bool:
+        """Render the next view not already on disk; after the last one write the transforms
+        files. Returns True while views remain."""
+        if self.finished or self.closed:
+            return False
+        while self.position < self.total:
+            view = self.plan.views[self.position]
+            self.position += 1
+            fingerprint = self._fingerprint(view)
+            if not self.overwrite and self._is_done(view, fingerprint):
+                self.kept += 1
+                continue
+            self._render(view)
+            self._record(view, fingerprint)
+            self.rendered += 1
+            if self.position < self.total:
+                self._show_status()
+                return True
+        self._write_dataset()
+        self.finished = True
+        self._show_status()
+        return False
+
+    def run(self) -> None:
+        """Render everything (the headless path)."""
+        while self.step():
+            pass
+
+    def close(self) -> list[str]:
+        """Put the scene back and remove temporary files; safe to call more than once."""
+        if self.closed:
+            return []
+        self.closed = True
+        problems = self.state.restore()
+        shutil.rmtree(self.staging, ignore_errors=True)
+        settings = self.scene.nerf
+        settings.job_running = False
+        if not self.finished:
+            settings.job_status = f"Stopped after {self.position} of {self.total} views"
+        return problems
+
+    def summary(self) -> str:
+        counts = {s: sum(v.split == s for v in self.plan.views) for s in SPLITS}
+        text = (
+            f"Exported {self.total} views to '{self.plan.root}' (train {counts['train']}, "
+            f"val {counts['val']}, test {counts['test']}): rendered {self.rendered}"
+        )
+        if self.kept:
+            text += f", resumed: kept {self.kept} views already rendered"
+        if self.removed_splits:
+            text += f"; removed the now empty {', '.join(self.removed_splits)}"
+        return text + "."
+
+    # --- setup -----------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        settings = self.scene.nerf
+        settings.job_running = True
+        settings.job_progress = 0.0
+        settings.job_status = f"Exporting {self.total} views"
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        configure_render(self.state, self.view_layer, transparent=self.plan.transparent)
+        subject = [bpy.data.objects[name] for name in self.plan.subject]
+        configure_passes(
+            self.state,
+            self.view_layer,
+            subject,
+            self.staging,
+            depth=self.plan.depth,
+            mask=self.plan.mask,
+        )
+        if self.plan.rig_lens is not None:
+            self.rig_camera = self._make_rig_camera(self.plan.rig_lens)
+
+    def _make_rig_camera(self, lens: RigLens) -> bpy.types.Object:
+        data = self.state.created(bpy.data.cameras, bpy.data.cameras.new(".nerf_rig_camera"))
+        data.type = "PERSP"
+        data.lens, data.sensor_fit = lens.lens, lens.sensor_fit
+        data.sensor_width, data.sensor_height = lens.sensor_width, lens.sensor_height
+        data.clip_start, data.clip_end = lens.clip_start, lens.clip_end
+        camera = bpy.data.objects.new(".nerf_rig_camera", data)
+        self.state.created(bpy.data.objects, camera)
+        self.scene.collection.objects.link(camera)
+        return camera
+
+    # --- one view --------------------------------------------------------------------------
+
+    def _outputs(self, view: View) -> dict[str, Path]:
+        base = self.plan.root / view.file_path
+        outputs = {"image": base.with_name(base.name + ".png")}
+        if self.plan.depth:
+            outputs["depth"] = base.with_name(base.name + "_depth.exr")
+        if self.plan.mask:
+            outputs["mask"] = base.with_name(base.name + "_mask.png")
+        return outputs
+
+    def _render(self, view: View) -> None:
+        scene = self.scene
+        if view.frame is not None and view.frame != scene.frame_current:
+            scene.frame_set(view.frame)
+        camera = self._camera_for(view)
+        self.state.set(scene, "camera", camera)
+        set_render_size(self.state, view.intrinsics.w, view.intrinsics.h)
+        for stale in self.staging.iterdir():
+            stale.unlink()
+        image = self.staging / "image.png"
+        self.state.set(scene.render, "filepath", str(image))
+        result = bpy.ops.render.render(write_still=True, scene=scene.name)
+        if "FINISHED" not in result or not image.is_file():
+            raise SceneError(
+                f"Blender did not render view {view.file_path} ({result}); see the system console."
+            )
+        self._check_size(image, view)
+        outputs = self._outputs(view)
+        outputs["image"].parent.mkdir(parents=True, exist_ok=True)
+        if self.plan.depth:
+            self._save_depth(view, outputs["depth"])
+        if self.plan.mask:
+            os.replace(self._pass_file("mask"), outputs["mask"])
+        os.replace(image, outputs["image"])  # last: the image marks the view as complete
+
+    def _camera_for(self, view: View) -> bpy.types.Object:
+        if view.camera_name is None:
+            scene_io.set_camera_pose(self.rig_camera, view.camera_to_world)
+            return self.rig_camera
+        camera = bpy.data.objects.get(view.camera_name)
+        if camera is None:
+            raise SceneError(f"Camera '{view.camera_name}' was deleted during the export.")
+        return camera
+
+    def _check_size(self, image: Path, view: View) -> None:
+        size = image_size(image)
+        expected = (view.intrinsics.w, view.intrinsics.h)
+        if size != expected:
+            raise SceneError(
+                f"View {view.file_path} rendered at {size[0]}×{size[1]} instead of "
+                f"{expected[0]}×{expected[1]}; turn off render region or crop and export again."
+            )
+
+    def _pass_file(self, name: str) -> Path:
+        found = sorted(self.staging.glob(f"{PASS_PREFIX}{name}*"))
+        if not found:
+            raise SceneError(
+                f"The compositor did not write the {name} pass; check that the render engine "
+                f"supports it ({self.scene.render.engine})."
+            )
+        return found[-1]
+
+    def _save_depth(self, view: View, target: Path) -> None:
+        planar = scene_io.read_image(self._pass_file("depth"))[..., 0].astype(np.float64)
+        hit = planar < NO_HIT_DEPTH
+        distance = np.where(hit, geometry.planar_to_ray_distance(planar, view.intrinsics), 0.0)
+        tmp = self.staging / "depth.exr"
+        scene_io.write_exr(tmp, distance.astype(np.float32))
+        os.replace(tmp, target)
+
+    # --- resume and results ----------------------------------------------------------------
+
+    def _fingerprint(self, view: View) -> str:
+        key = {
+            "pose": np.round(view.camera_to_world, 6).tolist(),
+            "intrinsics": {k: round(v, 6) for k, v in view.intrinsics.to_dict().items()},
+            "frame": view.frame,
+            "camera": view.camera_name,
+            "engine": self.scene.render.engine,
+            "transparent": self.plan.transparent,
+            "depth": self.plan.depth,
+            "mask": self.plan.mask,
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _is_done(self, view: View, fingerprint: str) -> bool:
+        if self._manifest.get(view.file_path) != fingerprint:
+            return False
+        return all(path.is_file() for path in self._outputs(view).values())
+
+    def _record(self, view: View, fingerprint: str) -> None:
+        self._manifest[view.file_path] = fingerprint
+        write_json_atomic(
+            self.plan.root / MANIFEST, {"generator": "blender-nerf", "views": self._manifest}
+        )
+
+    def _show_status(self) -> None:
+        settings = self.scene.nerf
+        settings.job_progress = self.progress
+        if self.finished:
+            settings.job_status = self.summary()
+        else:
+            settings.job_status = f"Rendered {self.position} of {self.total} views"
+
+    def _write_dataset(self) -> None:
+        plan = self.plan
+        extra = {"camera_model": "PINHOLE", "generator": "blender-nerf"}
+        if plan.depth:
+            extra |= {"depth_convention": "distance_along_ray", "depth_unit_scale_factor": 1.0}
+        for split in SPLITS:
+            views = [v for v in plan.views if v.split == split]
+            path = plan.root / f"transforms_{split}.json"
+            if not views:
+                if path.is_file():
+                    path.unlink()
+                    self.removed_splits.append(path.name)
+                continue
+            frames = [Frame(v.camera_to_world, v.intrinsics, v.file_path) for v in views]
+            data = transforms_dict(
+                frames, aabb=plan.aabb, near=plan.near, far=plan.far, extra=extra
+            )
+            for entry, view in zip(data["frames"], views, strict=True):
+                outputs = self._outputs(view)
+                for key, kind in (("depth_file_path", "depth"), ("mask_path", "mask")):
+                    if kind in outputs:
+                        entry[key] = outputs[kind].relative_to(plan.root).as_posix()
+            write_json_atomic(path, data)
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    """Views finished by an earlier export of this folder (empty when there is none)."""
+    try:
+        views = json.loads(path.read_text(encoding="utf-8")).get("views", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(views, dict):
+        return {}
+    return {k: v for k, v in views.items() if isinstance(k, str) and isinstance(v, str)}

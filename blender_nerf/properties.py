@@ -1,0 +1,211 @@
+"""Settings: one PropertyGroup at ``Scene.nerf`` (contract, see DESIGN.md) and a small one on
+camera data (``Camera.nerf``) for a per-camera resolution override."""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+CAMERA_SOURCES = (
+    ("RIG", "Rig", "Views on a sphere or hemisphere around the subject (temporary cameras)"),
+    ("SELECTED", "Selected Cameras", "Every selected camera, each with its own lens and size"),
+    ("ANIMATION", "Animation", "The active camera over a frame range"),
+)
+SUBJECTS = (
+    ("AUTO", "Auto", "The selected objects if any geometry is selected, else all visible geometry"),
+    ("SELECTED", "Selected", "The selected geometry objects"),
+    ("VISIBLE", "Visible", "Every visible geometry object enabled for rendering"),
+)
+LENS_SOURCES = (
+    ("ACTIVE_CAMERA", "Active Camera", "Copy lens and sensor from the scene's active camera"),
+    ("CUSTOM", "Custom", "Use the focal length and sensor width set here"),
+)
+SPLIT_MODES = (
+    ("FRACTION", "Fraction", "Hold out a fraction of the views"),
+    ("COUNT", "Count", "Hold out a number of views"),
+)
+
+
+class NERF_PG_camera(bpy.types.PropertyGroup):
+    """Per-camera export settings (Camera data > NeRF)."""
+
+    use_resolution: BoolProperty(
+        name="Own Resolution",
+        description="Render this camera at its own resolution instead of the scene's",
+        default=False,
+    )
+    resolution_x: IntProperty(name="Width", min=1, max=65536, default=1080, subtype="PIXEL")
+    resolution_y: IntProperty(name="Height", min=1, max=65536, default=1920, subtype="PIXEL")
+
+
+class NERF_PG_scene(bpy.types.PropertyGroup):
+    """Everything the NeRF panel sets (``scene.nerf``); scripts set these and call the operators."""
+
+    # --- dataset export ---
+    dataset_dir: StringProperty(
+        name="Dataset Folder",
+        description="Where Export writes and Train reads",
+        default="//nerf_dataset/",
+        subtype="DIR_PATH",
+    )
+    camera_source: EnumProperty(name="Cameras", items=CAMERA_SOURCES, default="RIG")
+    subject: EnumProperty(
+        name="Subject",
+        items=SUBJECTS,
+        default="AUTO",
+        description="What the rig looks at and what the scene bounds (aabb, near, far) enclose",
+    )
+    rig_views: IntProperty(
+        name="Views",
+        description="Number of rig cameras (all splits together)",
+        min=0,
+        soft_min=1,
+        max=10000,
+        default=100,
+    )
+    rig_radius: FloatProperty(
+        name="Radius",
+        description="Rig radius; 0 fits the subject in the frame automatically",
+        min=0.0,
+        default=0.0,
+        unit="LENGTH",
+    )
+    rig_hemisphere: BoolProperty(
+        name="Upper Hemisphere",
+        description="Only views from above the subject's centre",
+        default=True,
+    )
+    rig_elevation_min: FloatProperty(
+        name="Min Elevation",
+        min=-math.pi / 2,
+        max=math.pi / 2,
+        default=-math.pi / 2,
+        subtype="ANGLE",
+    )
+    rig_elevation_max: FloatProperty(
+        name="Max Elevation",
+        min=-math.pi / 2,
+        max=math.pi / 2,
+        default=math.pi / 2,
+        subtype="ANGLE",
+    )
+    rig_seed: IntProperty(name="Seed", min=0, default=0, description="Turns the rig's spiral")
+    rig_lens_source: EnumProperty(name="Lens", items=LENS_SOURCES, default="ACTIVE_CAMERA")
+    rig_lens: FloatProperty(name="Focal Length", min=1.0, default=50.0, unit="CAMERA")
+    rig_sensor_width: FloatProperty(name="Sensor Width", min=1.0, default=36.0, unit="CAMERA")
+    anim_use_scene_range: BoolProperty(
+        name="Scene Frame Range", description="Use the scene's start, end and step", default=True
+    )
+    anim_frame_start: IntProperty(name="Start", default=1)
+    anim_frame_end: IntProperty(name="End", default=250)
+    anim_frame_step: IntProperty(name="Step", min=1, default=1)
+    split_mode: EnumProperty(name="Hold Out", items=SPLIT_MODES, default="FRACTION")
+    split_val: FloatProperty(
+        name="Validation",
+        description="Fraction of views held out for validation",
+        min=0.0,
+        max=1.0,
+        default=0.1,
+        subtype="FACTOR",
+    )
+    split_test: FloatProperty(
+        name="Test",
+        description="Fraction of views held out for testing",
+        min=0.0,
+        max=1.0,
+        default=0.1,
+        subtype="FACTOR",
+    )
+    split_val_count: IntProperty(name="Validation", min=0, default=10)
+    split_test_count: IntProperty(name="Test", min=0, default=10)
+    use_resolution_override: BoolProperty(
+        name="Override Resolution",
+        description="Render at this size instead of the scene's",
+        default=False,
+    )
+    resolution_x: IntProperty(name="Width", min=1, max=65536, default=800, subtype="PIXEL")
+    resolution_y: IntProperty(name="Height", min=1, max=65536, default=800, subtype="PIXEL")
+    film_transparent: BoolProperty(
+        name="Transparent Background",
+        description="RGBA images with an alpha of 0 behind the subject",
+        default=True,
+    )
+    export_depth: BoolProperty(
+        name="Depth",
+        description="Also write depth (EXR, distance along each pixel's ray)",
+        default=False,
+    )
+    export_mask: BoolProperty(
+        name="Subject Mask",
+        description="Also write a mask of the subject objects (PNG)",
+        default=False,
+    )
+    overwrite: BoolProperty(
+        name="Re-render Existing",
+        description="Render every view again; otherwise views already rendered with the same "
+        "camera are kept (resume)",
+        default=False,
+    )
+    # --- training, rendering, comparing (used by later operators) ---
+    run_dir: StringProperty(name="Run Folder", default="//nerf_run/", subtype="DIR_PATH")
+    preset: EnumProperty(
+        name="Preset",
+        items=(("PREVIEW", "Preview", ""), ("BALANCED", "Balanced", ""), ("PAPER", "Paper", "")),
+        default="BALANCED",
+    )
+    train_steps: IntProperty(name="Steps", min=0, default=0, description="0: the preset's")
+    train_seconds: FloatProperty(name="Time Budget", min=0.0, default=0.0, unit="TIME_ABSOLUTE")
+    device: EnumProperty(
+        name="Device",
+        items=(("AUTO", "Auto", ""), ("CPU", "CPU", ""), ("CUDA", "CUDA", ""), ("MPS", "MPS", "")),
+        default="AUTO",
+    )
+    render_dir: StringProperty(name="Render Folder", default="//nerf_render/", subtype="DIR_PATH")
+    render_source: EnumProperty(
+        name="Cameras",
+        items=(
+            ("ACTIVE", "Active Camera", ""),
+            ("SELECTED", "Selected Cameras", ""),
+            ("ANIMATION", "Animation", ""),
+        ),
+        default="ACTIVE",
+    )
+    import_target: EnumProperty(
+        name="Import As",
+        items=(
+            ("PLANE", "Plane", ""),
+            ("CAMERA_BACKGROUND", "Camera Background", ""),
+            ("COMPOSITOR", "Compositor", ""),
+        ),
+        default="PLANE",
+    )
+    # --- state of the running job (read-only in the UI) ---
+    job_progress: FloatProperty(name="Progress", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
+    job_status: StringProperty(name="Status", default="")
+    job_running: BoolProperty(name="Running", default=False)
+
+
+CLASSES = (NERF_PG_camera, NERF_PG_scene)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.nerf = PointerProperty(type=NERF_PG_scene)
+    bpy.types.Camera.nerf = PointerProperty(type=NERF_PG_camera)
+
+
+def unregister() -> None:
+    del bpy.types.Camera.nerf
+    del bpy.types.Scene.nerf
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

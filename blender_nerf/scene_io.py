@@ -1,0 +1,173 @@
+"""The bridge between Blender objects and plain data: cameras -> intrinsics and poses, subject
+objects -> points and bounds. The only module of the add-on that reads geometry from bpy objects;
+the math lives in :mod:`.geometry`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from .geometry import blender_intrinsics, normalized_pose
+from .nerf_engine.cameras import Intrinsics
+
+GEOMETRY_TYPES = frozenset(
+    {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
+)
+
+
+class SceneError(ValueError):
+    """The scene cannot be exported as it is; the message says what to change."""
+
+
+def render_size(
+    scene: bpy.types.Scene, resolution: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """The rendered image size in pixels: ``resolution`` (or the scene's) scaled by the scene's
+    resolution percentage, rounded down as Blender does."""
+    render = scene.render
+    res_x, res_y = resolution or (render.resolution_x, render.resolution_y)
+    pct = render.resolution_percentage
+    w, h = res_x * pct // 100, res_y * pct // 100
+    if w < 1 or h < 1:
+        raise SceneError(
+            f"The render size is {w}×{h} pixels ({res_x}×{res_y} at {pct}%); "
+            "raise the resolution or the percentage."
+        )
+    return w, h
+
+
+def check_perspective(camera_object: bpy.types.Object) -> None:
+    """Refuse cameras that a pinhole dataset cannot describe (orthographic, panoramic)."""
+    kind = camera_object.data.type
+    if kind != "PERSP":
+        what = {"ORTHO": "orthographic", "PANO": "panoramic"}.get(kind, kind.lower())
+        raise SceneError(
+            f"Camera '{camera_object.name}' is {what}; NeRF datasets need perspective cameras. "
+            "Set its Lens > Type to Perspective."
+        )
+
+
+def camera_intrinsics(
+    camera_object: bpy.types.Object, scene: bpy.types.Scene, size: tuple[int, int]
+) -> Intrinsics:
+    """Pinhole intrinsics of a perspective camera rendered at ``size`` = (w, h) pixels with the
+    scene's pixel aspect. Reads the evaluated camera, so animated lenses give the current frame's
+    value."""
+    check_perspective(camera_object)
+    cam = _evaluated(camera_object).data
+    w, h = size
+    return blender_intrinsics(
+        lens=cam.lens,
+        sensor_width=cam.sensor_width,
+        sensor_height=cam.sensor_height,
+        sensor_fit=cam.sensor_fit,
+        shift_x=cam.shift_x,
+        shift_y=cam.shift_y,
+        w=w,
+        h=h,
+        pixel_aspect_x=scene.render.pixel_aspect_x,
+        pixel_aspect_y=scene.render.pixel_aspect_y,
+    )
+
+
+def camera_to_world(camera_object: bpy.types.Object) -> np.ndarray:
+    """The camera's 4×4 world matrix without scale (OpenGL convention, as Blender renders it)."""
+    matrix = np.array(_evaluated(camera_object).matrix_world, dtype=np.float64)
+    if np.linalg.det(matrix[:3, :3]) <= 0:
+        raise SceneError(
+            f"Camera '{camera_object.name}' has a zero or negative scale (a mirrored view); "
+            "apply a positive scale to it and its parents."
+        )
+    return normalized_pose(matrix)
+
+
+def set_camera_pose(camera_object: bpy.types.Object, c2w: np.ndarray) -> None:
+    """Place an unparented camera at the camera-to-world matrix ``c2w``."""
+    from mathutils import Matrix
+
+    camera_object.matrix_world = Matrix(np.asarray(c2w, dtype=np.float64).tolist())
+
+
+def subject_objects(context: bpy.types.Context, mode: str) -> list[bpy.types.Object]:
+    """The objects a dataset is about, sorted by name.
+
+    ``mode`` 'SELECTED': the selected geometry; 'VISIBLE': every geometry object visible in the
+    view layer and enabled for rendering; 'AUTO': the selection if it holds geometry, else all
+    visible.
+    """
+    visible = [
+        ob
+        for ob in context.view_layer.objects
+        if ob.type in GEOMETRY_TYPES and ob.visible_get() and not ob.hide_render
+    ]
+    selected = [ob for ob in visible if ob.select_get()]
+    use_selection = mode == "SELECTED" or (mode == "AUTO" and bool(selected))
+    chosen = selected if use_selection else visible
+    return sorted(chosen, key=lambda ob: ob.name)
+
+
+def subject_points(objects: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph) -> np.ndarray:
+    """[N, 3] world-space points of the evaluated objects: mesh vertices where the object has a
+    mesh (modifiers applied), else the corners of its bounding box."""
+    chunks = [_object_points(ob.evaluated_get(depsgraph)) for ob in objects]
+    chunks = [c for c in chunks if len(c)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 3))
+
+
+def _object_points(ob_eval: bpy.types.Object) -> np.ndarray:
+    local = None
+    try:
+        mesh = ob_eval.to_mesh()
+    except RuntimeError:
+        mesh = None
+    if mesh is not None:
+        count = len(mesh.vertices)
+        if count:
+            flat = np.empty(count * 3, dtype=np.float32)
+            mesh.vertices.foreach_get("co", flat)
+            local = flat.reshape(-1, 3).astype(np.float64)
+        ob_eval.to_mesh_clear()
+    if local is None:
+        corners = np.array([tuple(c) for c in ob_eval.bound_box], dtype=np.float64)
+        if not np.any(corners):  # an object with no extent at all (an empty curve)
+            return np.zeros((0, 3))
+        local = corners
+    matrix = np.array(ob_eval.matrix_world, dtype=np.float64)
+    return local @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def _evaluated(ob: bpy.types.Object) -> bpy.types.Object:
+    return ob.evaluated_get(bpy.context.evaluated_depsgraph_get())
+
+
+def read_image(path: Path) -> np.ndarray:
+    """The pixels of an image file as float32 [h, w, channels], row 0 at the top, raw values (no
+    colour transform: for data such as depth)."""
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        image.colorspace_settings.is_data = True
+        w, h = image.size
+        flat = np.empty(w * h * image.channels, dtype=np.float32)
+        image.pixels.foreach_get(flat)
+        return flat.reshape(h, w, image.channels)[::-1].copy()
+    finally:
+        bpy.data.images.remove(image)
+
+
+def write_exr(path: Path, values: np.ndarray) -> None:
+    """Write a single-channel float32 [h, w] array (row 0 at the top) as an RGBA 32-bit EXR with the
+    value in R, G and B and alpha 1 (what every EXR reader opens)."""
+    h, w = values.shape
+    image = bpy.data.images.new(".nerf_exr", w, h, alpha=True, float_buffer=True, is_data=True)
+    try:
+        rgba = np.ones((h, w, 4), dtype=np.float32)
+        rgba[..., :3] = values[::-1, :, None]
+        image.pixels.foreach_set(rgba.ravel())
+        image.filepath_raw = str(path)
+        image.file_format = "OPEN_EXR"
+        image.save()
+    finally:
+        bpy.data.images.remove(image)

@@ -1,0 +1,57 @@
+"""Shared checks for the add-on tests (plain functions, imported by the test modules)."""
+
+from __future__ import annotations
+
+import bpy
+
+from blender_nerf.nerf_engine.dataset import SPLITS, read_split
+
+
+def export(scene, out_dir, **settings):
+    """Set ``scene.nerf`` from keywords, run the operator, return its result set."""
+    scene.nerf.dataset_dir = str(out_dir)
+    for key, value in settings.items():
+        setattr(scene.nerf, key, value)
+    return bpy.ops.nerf.export_dataset()
+
+
+def read_all(out_dir):
+    """{split: Split} for every split that was written."""
+    return {
+        s: read_split(out_dir, s) for s in SPLITS if (out_dir / f"transforms_{s}.json").exists()
+    }
+
+
+def scene_fingerprint(scene):
+    """The scene state an export must leave as it found it."""
+    render = scene.render
+    view = scene.view_settings
+    return {
+        "camera": scene.camera.name if scene.camera else None,
+        "frame": (scene.frame_current, scene.frame_subframe),
+        "objects": sorted(ob.name for ob in bpy.data.objects),
+        "cameras": sorted(c.name for c in bpy.data.cameras),
+        "node_groups": sorted(g.name for g in bpy.data.node_groups),
+        "compositor": getattr(scene.compositing_node_group, "name", None),
+        "render": {
+            a: getattr(render, a)
+            for a in (
+                "engine",
+                "resolution_x",
+                "resolution_y",
+                "resolution_percentage",
+                "film_transparent",
+                "filepath",
+                "use_compositing",
+                "use_file_extension",
+                "use_border",
+                "pixel_aspect_x",
+                "pixel_aspect_y",
+            )
+        },
+        "image": (render.image_settings.file_format, render.image_settings.color_mode),
+        "view": (view.view_transform, view.look, view.exposure, view.gamma),
+        "passes": [(vl.use, vl.use_pass_z, vl.use_pass_object_index) for vl in scene.view_layers],
+        "pass_index": sorted((ob.name, ob.pass_index) for ob in bpy.data.objects),
+        "selection": sorted(ob.name for ob in bpy.context.selected_objects),
+    }
