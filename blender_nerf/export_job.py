@@ -13,6 +13,7 @@ place, so a file under ``train/`` is always complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -90,13 +91,15 @@ class ExportJob:
             if not self.overwrite and self._is_done(view, fingerprint):
                 self.kept += 1
                 continue
-            self._render(view)
-            self._record(view, fingerprint)
+            with _writing(f"view {view.file_path}", self.plan.root):
+                self._render(view)
+                self._record(view, fingerprint)
             self.rendered += 1
             if self.position < self.total:
                 self._show_status()
                 return True
-        self._write_dataset()
+        with _writing("the transforms files", self.plan.root):
+            self._write_dataset()
         self.finished = True
         self._show_status()
         return False
@@ -292,6 +295,19 @@ class ExportJob:
                     if kind in outputs:
                         entry[key] = outputs[kind].relative_to(plan.root).as_posix()
             write_json_atomic(path, data)
+
+
+@contextlib.contextmanager
+def _writing(what: str, root: Path):
+    """Turn a failed file operation into a SceneError that names the file and the cause."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise SceneError(
+            f"Could not write {what} into '{root}': {exc.strerror or exc}{where}; "
+            "check the folder's permissions and free space."
+        ) from exc
 
 
 def _read_manifest(path: Path) -> dict[str, str]:

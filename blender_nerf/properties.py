@@ -15,6 +15,12 @@ from bpy.props import (
     StringProperty,
 )
 
+# Blender 4.5+ warns about "//" paths unless a path property says it supports them.
+RELATIVE_PATH = (
+    {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
+    else set()
+)
 CAMERA_SOURCES = (
     ("RIG", "Rig", "Views on a sphere or hemisphere around the subject (temporary cameras)"),
     ("SELECTED", "Selected Cameras", "Every selected camera, each with its own lens and size"),
@@ -56,6 +62,7 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         description="Where Export writes and Train reads",
         default="//nerf_dataset/",
         subtype="DIR_PATH",
+        options=RELATIVE_PATH,
     )
     camera_source: EnumProperty(name="Cameras", items=CAMERA_SOURCES, default="RIG")
     subject: EnumProperty(
@@ -156,7 +163,9 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         default=False,
     )
     # --- training, rendering, comparing (used by later operators) ---
-    run_dir: StringProperty(name="Run Folder", default="//nerf_run/", subtype="DIR_PATH")
+    run_dir: StringProperty(
+        name="Run Folder", default="//nerf_run/", subtype="DIR_PATH", options=RELATIVE_PATH
+    )
     preset: EnumProperty(
         name="Preset",
         items=(("PREVIEW", "Preview", ""), ("BALANCED", "Balanced", ""), ("PAPER", "Paper", "")),
@@ -169,7 +178,9 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         items=(("AUTO", "Auto", ""), ("CPU", "CPU", ""), ("CUDA", "CUDA", ""), ("MPS", "MPS", "")),
         default="AUTO",
     )
-    render_dir: StringProperty(name="Render Folder", default="//nerf_render/", subtype="DIR_PATH")
+    render_dir: StringProperty(
+        name="Render Folder", default="//nerf_render/", subtype="DIR_PATH", options=RELATIVE_PATH
+    )
     render_source: EnumProperty(
         name="Cameras",
         items=(

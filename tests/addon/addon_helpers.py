@@ -55,3 +55,51 @@ def scene_fingerprint(scene):
         "pass_index": sorted((ob.name, ob.pass_index) for ob in bpy.data.objects),
         "selection": sorted(ob.name for ob in bpy.context.selected_objects),
     }
+
+
+class RenderLog:
+    """Records, for every render Blender starts, the settings the export renders with."""
+
+    def __init__(self):
+        self.renders = []
+
+    def __call__(self, scene, *args):
+        self.renders.append(
+            {
+                "camera": scene.camera.name if scene.camera else None,
+                "view_transform": scene.view_settings.view_transform,
+                "look": scene.view_settings.look,
+                "film_transparent": scene.render.film_transparent,
+                "frame": scene.frame_current,
+                "size": (scene.render.resolution_x, scene.render.resolution_y),
+                "percentage": scene.render.resolution_percentage,
+            }
+        )
+
+    def __enter__(self):
+        bpy.app.handlers.render_pre.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        bpy.app.handlers.render_pre.remove(self)
+
+    def __len__(self):
+        return len(self.renders)
+
+
+def vertices_world(objects=None):
+    """[N, 3] world coordinates of every vertex of the given (default: all) mesh objects."""
+    import numpy as np
+
+    objects = objects or [ob for ob in bpy.data.objects if ob.type == "MESH"]
+    return np.array([tuple(ob.matrix_world @ v.co) for ob in objects for v in ob.data.vertices])
+
+
+def blender_pixels(scene, camera, points, w, h):
+    """Pixel coordinates of ``points`` according to Blender's own world_to_camera_view."""
+    import numpy as np
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    ndc = [world_to_camera_view(scene, camera, Vector(p)) for p in points]
+    return np.array([(v.x * w, (1.0 - v.y) * h) for v in ndc])
