@@ -103,3 +103,14 @@ def blender_pixels(scene, camera, points, w, h):
 
     ndc = [world_to_camera_view(scene, camera, Vector(p)) for p in points]
     return np.array([(v.x * w, (1.0 - v.y) * h) for v in ndc])
+
+
+def configure_fast_render(scene, size=(32, 32), samples=1):
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = samples
+    scene.cycles.use_adaptive_sampling = False
+    scene.cycles.use_denoising = False
+    scene.cycles.max_bounces = 1
+    scene.render.resolution_x, scene.render.resolution_y = size
+    scene.render.resolution_percentage = 100

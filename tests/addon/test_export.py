@@ -13,12 +13,12 @@ bpy = pytest.importorskip("bpy")
 from addon_helpers import (  # noqa: E402
     RenderLog,
     blender_pixels,
+    configure_fast_render,
     export,
     read_all,
     scene_fingerprint,
     vertices_world,
 )
-from conftest import configure_fast_render  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from blender_nerf.nerf_engine.cameras import project_points  # noqa: E402

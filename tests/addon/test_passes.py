@@ -10,8 +10,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 OpenEXR = pytest.importorskip("OpenEXR")
 
-from addon_helpers import export, read_all, scene_fingerprint  # noqa: E402
-from conftest import configure_fast_render  # noqa: E402
+from addon_helpers import configure_fast_render, export, read_all, scene_fingerprint  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from blender_nerf.nerf_engine.cameras import image_rays  # noqa: E402

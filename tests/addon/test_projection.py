@@ -8,9 +8,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from addon_helpers import export, read_all, scene_fingerprint  # noqa: E402
+from addon_helpers import configure_fast_render, export, read_all, scene_fingerprint  # noqa: E402
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
-from conftest import configure_fast_render  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
 from blender_nerf.nerf_engine.cameras import project_points  # noqa: E402
