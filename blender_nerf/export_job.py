@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import bpy
@@ -157,15 +158,9 @@ class ExportJob:
             self.rig_camera = self._make_rig_camera(self.plan.rig_lens)
 
     def _make_rig_camera(self, lens: RigLens) -> bpy.types.Object:
-        data = self.state.created(bpy.data.cameras, bpy.data.cameras.new(".nerf_rig_camera"))
-        data.type = "PERSP"
-        data.lens, data.sensor_fit = lens.lens, lens.sensor_fit
-        data.sensor_width, data.sensor_height = lens.sensor_width, lens.sensor_height
-        data.clip_start, data.clip_end = lens.clip_start, lens.clip_end
-        camera = bpy.data.objects.new(".nerf_rig_camera", data)
-        self.state.created(bpy.data.objects, camera)
-        self.scene.collection.objects.link(camera)
-        return camera
+        camera = scene_io.new_camera(".nerf_rig_camera", self.scene.collection, **asdict(lens))
+        self.state.created(bpy.data.cameras, camera.data)  # removed after the object
+        return self.state.created(bpy.data.objects, camera)
 
     # --- one view --------------------------------------------------------------------------
 

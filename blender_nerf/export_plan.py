@@ -97,6 +97,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
     aabb = _padded(aabb)
     near, far = geometry.near_far(aabb, np.stack([v.camera_to_world for v in views]))
     check_writable(root)
+    notes = _clipping_notes(views, aabb)
     return ExportPlan(
         root=root,
         views=views,
@@ -108,6 +109,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         depth=settings.export_depth,
         mask=settings.export_mask,
         transparent=settings.film_transparent,
+        notes=notes,
     )
 
 
@@ -182,17 +184,17 @@ def _rig_shots(context, subject) -> tuple[list[_Shot], np.ndarray, RigLens]:
                 "The rig copies the active camera's lens but the scene has no active camera; "
                 "add a camera or set the rig's Lens to Custom."
             )
-        scene_io.check_perspective(camera)
-        cam = camera.data
-        lens = (cam.lens, cam.sensor_width, cam.sensor_height, cam.sensor_fit)
+        lens = scene_io.camera_lens(camera)
     else:
-        lens = (settings.rig_lens, settings.rig_sensor_width, settings.rig_sensor_width, "AUTO")
+        lens = {
+            "lens": settings.rig_lens,
+            "sensor_width": settings.rig_sensor_width,
+            "sensor_height": settings.rig_sensor_width,
+            "sensor_fit": "AUTO",
+        }
     w, h = _size(scene)
     intrinsics = geometry.blender_intrinsics(
-        lens=lens[0],
-        sensor_width=lens[1],
-        sensor_height=lens[2],
-        sensor_fit=lens[3],
+        **lens,
         shift_x=0.0,
         shift_y=0.0,
         w=w,
@@ -213,7 +215,7 @@ def _rig_shots(context, subject) -> tuple[list[_Shot], np.ndarray, RigLens]:
     poses = geometry.rig_poses(center, radius, directions)
     clip_start = max(1e-3, 0.5 * (radius - subject_radius)) if radius > subject_radius else 1e-3
     clip_start = min(clip_start, 0.1 * radius)
-    rig_lens = RigLens(*lens, clip_start=clip_start, clip_end=2.0 * (radius + subject_radius))
+    rig_lens = RigLens(**lens, clip_start=clip_start, clip_end=2.0 * (radius + subject_radius))
     shots = [_Shot(pose, intrinsics, None) for pose in poses]
     return shots, points, rig_lens
 
@@ -304,6 +306,21 @@ def _split_views(shots: list[_Shot], settings) -> list[View]:
             View(split, name, shot.camera_to_world, shot.intrinsics, shot.camera_name, shot.frame)
         )
     return views
+
+
+def _clipping_notes(views: list[View], aabb: np.ndarray) -> list[str]:
+    """Warnings for scene cameras whose clip range may cut off part of the subject."""
+    notes = []
+    for name in sorted({v.camera_name for v in views if v.camera_name is not None}):
+        poses = np.stack([v.camera_to_world for v in views if v.camera_name == name])
+        near, far = geometry.near_far(aabb, poses, margin=0.0)
+        start, end = scene_io.clip_range(bpy.data.objects[name])
+        if start > near or end < far:
+            notes.append(
+                f"Camera '{name}' clips at {start:g}–{end:g} but the subject lies {near:.3g}–"
+                f"{far:.3g} away; parts of it may be cut off (raise Clip End or lower Clip Start)."
+            )
+    return notes
 
 
 def _padded(aabb: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ class NERF_PT_camera(bpy.types.Panel):
         draw_camera(self.layout, context.camera)
 
 
-def draw_main(layout, context) -> None:
+def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     nerf = context.scene.nerf
     if nerf.job_running:
         layout.progress(factor=nerf.job_progress, text=nerf.job_status or "Working")
@@ -61,7 +61,7 @@ def draw_main(layout, context) -> None:
         layout.label(text="Export a dataset, then train a NeRF on it.")
 
 
-def draw_dataset(layout, context) -> None:
+def draw_dataset(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     scene = context.scene
     nerf = scene.nerf
     layout.use_property_split = True
@@ -155,7 +155,7 @@ def _draw_output(layout, scene) -> None:
     note.label(text="would distort the comparison.")
 
 
-def draw_camera(layout, camera_data) -> None:
+def draw_camera(layout: bpy.types.UILayout, camera_data: bpy.types.Camera) -> None:
     settings = camera_data.nerf
     col = layout.column()
     col.prop(settings, "use_resolution")

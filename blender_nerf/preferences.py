@@ -23,7 +23,7 @@ class NERF_AP_preferences(bpy.types.AddonPreferences):
         draw_preferences(self.layout, self)
 
 
-def draw_preferences(layout, prefs) -> None:
+def draw_preferences(layout: bpy.types.UILayout, prefs: bpy.types.AddonPreferences) -> None:
     """The preferences' layout (a function so that tests can draw it into a recording layout)."""
     layout.use_property_split = True
     layout.prop(prefs, "python_path")

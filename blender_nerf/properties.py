@@ -208,14 +208,26 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
 CLASSES = (NERF_PG_camera, NERF_PG_scene)
 
 
+@bpy.app.handlers.persistent
+def reset_job_state(*_args) -> None:
+    """After a file loads no job of ours runs, whatever the file saved mid-export says."""
+    for scene in bpy.data.scenes:
+        nerf = getattr(scene, "nerf", None)
+        if nerf is not None and nerf.job_running:
+            nerf.job_running = False
+
+
 def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.nerf = PointerProperty(type=NERF_PG_scene)
     bpy.types.Camera.nerf = PointerProperty(type=NERF_PG_camera)
+    bpy.app.handlers.load_post.append(reset_job_state)
 
 
 def unregister() -> None:
+    if reset_job_state in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(reset_job_state)
     del bpy.types.Camera.nerf
     del bpy.types.Scene.nerf
     for cls in reversed(CLASSES):

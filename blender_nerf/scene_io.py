@@ -73,6 +73,37 @@ def camera_intrinsics(
     )
 
 
+def camera_lens(camera_object: bpy.types.Object) -> dict:
+    """The lens of a perspective camera as plain values: ``lens``, ``sensor_width``,
+    ``sensor_height`` (mm) and ``sensor_fit``."""
+    check_perspective(camera_object)
+    cam = camera_object.data
+    return {
+        "lens": cam.lens,
+        "sensor_width": cam.sensor_width,
+        "sensor_height": cam.sensor_height,
+        "sensor_fit": cam.sensor_fit,
+    }
+
+
+def clip_range(camera_object: bpy.types.Object) -> tuple[float, float]:
+    """(clip_start, clip_end) of a camera: what it renders, along its viewing axis."""
+    cam = _evaluated(camera_object).data
+    return cam.clip_start, cam.clip_end
+
+
+def new_camera(name: str, collection: bpy.types.Collection, **lens) -> bpy.types.Object:
+    """A new perspective camera object linked to ``collection``; ``lens`` sets the camera data's
+    attributes (lens, sensor_width, sensor_height, sensor_fit, clip_start, clip_end)."""
+    data = bpy.data.cameras.new(name)
+    data.type = "PERSP"
+    for attr, value in lens.items():
+        setattr(data, attr, value)
+    camera = bpy.data.objects.new(name, data)
+    collection.objects.link(camera)
+    return camera
+
+
 def camera_to_world(camera_object: bpy.types.Object) -> np.ndarray:
     """The camera's 4×4 world matrix without scale (OpenGL convention, as Blender renders it)."""
     matrix = np.array(_evaluated(camera_object).matrix_world, dtype=np.float64)

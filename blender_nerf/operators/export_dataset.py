@@ -90,10 +90,13 @@ class NERF_OT_export_dataset(bpy.types.Operator):
 
     def _start(self, context: bpy.types.Context) -> ExportJob | None:
         try:
-            return ExportJob.start(context)
+            job = ExportJob.start(context)
         except EXPORT_ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return None
+        for note in job.plan.notes:
+            self.report({"WARNING"}, note)
+        return job
 
     def _fail(self, job: ExportJob, exc: Exception) -> set[str]:
         job.close()

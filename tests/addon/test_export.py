@@ -193,7 +193,7 @@ def test_animation_frames_1_to_10_step_3(scene, tmp_path):
     assert sorted(r["frame"] for r in log.renders) == [1, 4, 7, 10]
     splits = read_all(tmp_path)
     assert {k: len(v.frames) for k, v in splits.items()} == {"train": 3, "val": 1}
-    by_frame = dict(zip([1, 4, 7, 10], _ordered_views(splits, log), strict=True))
+    by_frame = dict(zip([1, 4, 7, 10], _ordered_views(splits), strict=True))
     points = vertices_world([bpy.data.objects["Cube"]])
     for frame_number, frame in by_frame.items():
         scene.frame_set(frame_number)
@@ -205,7 +205,7 @@ def test_animation_frames_1_to_10_step_3(scene, tmp_path):
     assert len(set(np.round(lenses, 6))) == 4
 
 
-def _ordered_views(splits, log):
+def _ordered_views(splits):
     """Frames of all splits in render order (the plan's order: by frame)."""
     frames = [f for _, f in _frames(splits)]
     return sorted(frames, key=lambda f: -f.camera_to_world[0, 3])  # the camera moves +x -> -x
@@ -226,3 +226,24 @@ def test_opaque_background_when_transparency_is_off(scene, tmp_path):
     assert scene.render.film_transparent is False
     for rgba in load_rgba(read_all(tmp_path)["train"]):
         assert (rgba[..., 3] == 1).all()
+
+
+def test_eevee_renders_too(scene, tmp_path):
+    """EEVEE through software OpenGL: slow to start (shader compilation), so one tiny view."""
+    scene.render.engine = "BLENDER_EEVEE"
+    scene.eevee.taa_render_samples = 1
+    scene.render.resolution_x = scene.render.resolution_y = 16
+    assert export(scene, tmp_path, rig_views=1) == {"FINISHED"}
+    (rgba,) = load_rgba(read_all(tmp_path)["train"])
+    assert rgba[0, 0, 3] == 0 and rgba[8, 8, 3] == 1.0
+
+
+def test_a_camera_that_clips_the_subject_is_warned_about(scene, tmp_path):
+    from blender_nerf.export_plan import build_plan
+
+    scene.nerf.dataset_dir, scene.nerf.camera_source = str(tmp_path), "SELECTED"
+    bpy.data.objects["Camera"].select_set(True)
+    assert build_plan(bpy.context).notes == []
+    bpy.data.cameras["Camera"].clip_end = 10.0  # the cube's far corners are ~12.8 away
+    (note,) = build_plan(bpy.context).notes
+    assert "Camera 'Camera' clips at 0.1–10" in note and "raise Clip End" in note

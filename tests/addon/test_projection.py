@@ -21,6 +21,7 @@ CASES = {
     "shift": dict(size=(320, 240), shift=(0.15, -0.1), lens=35.0),
     "pixel_aspect_2_1": dict(size=(160, 240), pixel_aspect=(2.0, 1.0)),
     "resolution_50_percent": dict(size=(640, 480), percentage=50),
+    "scaled_camera": dict(size=(320, 240), scale=(1.5, 0.7, 2.0)),  # matrix_world without scale
     "all_at_once": dict(  # 200×120 pixels of 1:2 aspect: a portrait frame on screen
         size=(400, 240),
         sensor_fit="VERTICAL",
@@ -46,6 +47,7 @@ def _setup_camera(scene, case):
     cam.sensor_fit = case.get("sensor_fit", "AUTO")
     cam.sensor_height = case.get("sensor_height", 24.0)
     cam.shift_x, cam.shift_y = case.get("shift", (0.0, 0.0))
+    camera.scale = case.get("scale", (1.0, 1.0, 1.0))
     # a second mesh so vertices spread over more of the frame than the cube's
     bpy.ops.mesh.primitive_ico_sphere_add(subdivisions=1, radius=0.6, location=(0.4, -1.6, 1.3))
     bpy.ops.object.select_all(action="DESELECT")
@@ -73,6 +75,8 @@ def test_exported_camera_projects_like_blender(scene, tmp_path, name):
     splits = read_all(out)
     assert set(splits) == {"train"}
     (frame,) = splits["train"].frames
+    rotation = frame.camera_to_world[:3, :3]
+    assert np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-6)
     k = frame.intrinsics
     render = scene.render
     pct = render.resolution_percentage

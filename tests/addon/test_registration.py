@@ -26,6 +26,7 @@ def _registered() -> dict[str, bool]:
         "Scene.nerf": hasattr(bpy.types.Scene, "nerf"),
         "Camera.nerf": hasattr(bpy.types.Camera, "nerf"),
         "operator": "export_dataset" in dir(bpy.ops.nerf),
+        "load_post": properties.reset_job_state in bpy.app.handlers.load_post,
     }
     for cls in ALL_CLASSES:
         state[cls.__name__] = cls.is_registered
@@ -43,6 +44,16 @@ def test_register_unregister_twice(factory_scene):
         assert bpy.ops.nerf.export_dataset.poll()
         blender_nerf.unregister()
         assert not any(_registered().values()), _registered()
+
+
+def test_a_file_saved_mid_export_does_not_block_the_operator(scene, tmp_path):
+    scene.nerf.job_running = True
+    assert not bpy.ops.nerf.export_dataset.poll()
+    path = tmp_path / "saved while exporting.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    assert bpy.context.scene.nerf.job_running is False
+    assert bpy.ops.nerf.export_dataset.poll()
 
 
 def test_enable_and_disable_through_blender(factory_scene):
