@@ -1,0 +1,52 @@
+"""Engine fixtures: small procedural datasets, made once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from nerf_engine.config import preset, with_overrides
+from nerf_engine.toyscene import make_toy_dataset
+
+
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory):
+    """The toy scene (textured spheres on a wide flat ground disc), 40×40 pixels, with bounds."""
+    return make_toy_dataset(
+        tmp_path_factory.mktemp("toy") / "data", size=(40, 40), n_train=30, n_val=1, n_test=3
+    )
+
+
+@pytest.fixture(scope="session")
+def toy_dataset_no_bounds(tmp_path_factory):
+    """The same scene written like the original NeRF-synthetic files: no aabb, near or far."""
+    return make_toy_dataset(
+        tmp_path_factory.mktemp("toy_nb") / "data",
+        size=(40, 40),
+        n_train=30,
+        n_val=1,
+        n_test=3,
+        write_bounds=False,
+    )
+
+
+def tiny_config(**overrides):
+    """A seconds-long configuration: same algorithm, tiny sizes."""
+    base = {
+        "model.depth": 2,
+        "model.width": 32,
+        "model.view_width": 16,
+        "model.skip_layer": None,
+        "sampling.n_coarse": 8,
+        "sampling.n_fine": 8,
+        "batch_rays": 64,
+        "steps": 10,
+        "log_every": 5,
+        "preview_every": 5,
+        "checkpoint_every": 5,
+        "preview_max_side": 16,
+        "eval_views": 1,
+        "precrop_steps": 3,
+        "device": "cpu",
+    }
+    base.update(overrides)
+    return with_overrides(preset("preview"), base)
