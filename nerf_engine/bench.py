@@ -92,13 +92,14 @@ def measure(config: TrainConfig, dataset: Path, steps: int, quality_seconds: flo
             state.bounds,
             frame.intrinsics,
             frame.camera_to_world,
-            chunk_rays=config.chunk_rays,
+            chunk_rays=state.chunk_rays,
             dtype=state.dtype,
         )
         render_s = time.perf_counter() - t0
         result = {
             "preset": config.preset,
-            "precision": str(state.dtype).removeprefix("torch.") if state.dtype else "fp32",
+            "precision": "bf16" if state.dtype == torch.bfloat16 else "fp32",
+            "rays_per_pass": state.pass_rays,
             "ms_per_step": 1000 * seconds / steps,
             "train_rays_per_s": config.batch_rays * steps / seconds,
             "gflops": flops_per_step(config, state) * steps / seconds / 1e9,

@@ -51,7 +51,10 @@ class TrainConfig:
     lr_final: float = 5e-5  # exponential decay from lr to lr_final over `steps`
     precrop_steps: int = 500  # warm-up: sample rays only from the image centre
     precrop_fraction: float = 0.5
-    background: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    background: tuple[float, float, float] = (1.0, 1.0, 1.0)  # for RGBA data, evaluation, previews
+    # Train RGBA data over a random colour per ray instead of `background`: transparent pixels then
+    # cannot be explained by semi-transparent matter, so the learned alpha is right (instant-ngp).
+    random_background: bool = False
     mixed_precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16", "off"
     device: str = "auto"
     seed: int = 0
@@ -62,7 +65,10 @@ class TrainConfig:
     checkpoint_every: int = 2000
     keep_checkpoints: int = 3
     eval_views: int = 8  # test views rendered for metrics.json at the end (0 = none)
-    chunk_rays: int = 4096  # rays per chunk when rendering full images
+    # Rays per forward/backward pass (gradients accumulate over the batch) and per rendering chunk;
+    # 0 = automatic: the whole batch on CUDA, activation tensors of at most ~32 MB elsewhere.
+    rays_per_pass: int = 0
+    chunk_rays: int = 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,6 +86,7 @@ def preset(name: str) -> TrainConfig:
             preset="balanced",
             model=ModelConfig(depth=8, width=128, view_width=64),
             sampling=SamplingConfig(n_coarse=64, n_fine=64, use_aabb=True),
+            random_background=True,
             steps=20_000,
             batch_rays=2048,
             precrop_steps=300,
@@ -90,6 +97,7 @@ def preset(name: str) -> TrainConfig:
             preset="preview",
             model=ModelConfig(depth=4, width=128, skip_layer=None, view_width=64),
             sampling=SamplingConfig(n_coarse=32, n_fine=32, use_aabb=True),
+            random_background=True,
             steps=3000,
             batch_rays=1024,
             lr=1e-3,
@@ -160,6 +168,7 @@ def validate(config: TrainConfig) -> None:
     checks = [
         (config.steps >= 1, "steps must be at least 1"),
         (config.batch_rays >= 1, "batch_rays must be at least 1"),
+        (config.rays_per_pass >= 0 and config.chunk_rays >= 0, "rays_per_pass, chunk_rays >= 0"),
         (config.lr > 0 and config.lr_final > 0, "lr and lr_final must be positive"),
         (config.sampling.n_coarse >= 2, "sampling.n_coarse must be at least 2"),
         (config.sampling.n_fine >= 0, "sampling.n_fine must be at least 0"),

@@ -18,7 +18,7 @@ from .metrics import psnr, ssim
 from .model import NeRF
 from .rays import RayBounds
 from .render import render_view, view_name
-from .runtime import autocast_dtype, configure_process
+from .runtime import autocast_dtype, configure_process, rays_per_pass
 from .scene import SceneBox
 
 
@@ -46,6 +46,7 @@ def evaluate_views(
     ``psnr``/``ssim`` are means over views. With ``out_dir``, also writes each render as a PNG.
     """
     started = time.perf_counter()
+    chunk_rays = rays_per_pass(config, next(model.parameters()).device, training=False)
     views = []
     for index, (frame, rgba) in enumerate(zip(split.frames, load_rgba(split), strict=True)):
         reference = composite(rgba, config.background)
@@ -55,7 +56,7 @@ def evaluate_views(
             bounds,
             frame.intrinsics,
             frame.camera_to_world,
-            chunk_rays=config.chunk_rays,
+            chunk_rays=chunk_rays,
             dtype=dtype,
         ).over(config.background)
         name = view_name(frame, index)

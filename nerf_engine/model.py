@@ -104,7 +104,8 @@ def render_rays(
 ) -> NeRFOutput:
     """Run ``model`` only on rays with a non-empty [near, far] and give every ray its result: rays
     that miss the scene box cost nothing and render as background (acc = 0). The outputs' per-sample
-    ``weights`` cover the hit rays only."""
+    ``weights`` cover the hit rays only. ``background``: one colour [3], one per ray [N, 3], or
+    None for premultiplied colour."""
     hit = (rays.far > rays.near)[:, 0]
     n_hit = int(hit.sum())
     if n_hit == len(rays):
@@ -119,7 +120,8 @@ def render_rays(
     )
     if n_hit == 0:
         return NeRFOutput(empty, empty if model.fine is not None else None, 0)
-    out = model(rays.subset(hit), background, **kwargs)
+    per_ray = background is not None and background.dim() == 2
+    out = model(rays.subset(hit), background[hit] if per_ray else background, **kwargs)
 
     def scatter(part: RenderOutput) -> RenderOutput:
         rgb, depth, acc = empty.rgb.clone(), empty.depth.clone(), empty.acc.clone()

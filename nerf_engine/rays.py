@@ -74,26 +74,26 @@ class CameraTensors:
 class PixelSampler:
     """Uniformly random pixels over all training images (any mix of sizes), as rays + targets."""
 
-    def __init__(self, targets: Sequence[np.ndarray], cameras: CameraTensors, device: torch.device):
-        """targets: per frame [H, W, 3] float colours already composited over the background."""
+    def __init__(self, images: Sequence[np.ndarray], cameras: CameraTensors, device: torch.device):
+        """images: per frame [H, W, 4] straight-alpha RGBA floats."""
         self.cameras = cameras
-        sizes = torch.tensor([t.shape[0] * t.shape[1] for t in targets], dtype=torch.float64)
+        sizes = torch.tensor([t.shape[0] * t.shape[1] for t in images], dtype=torch.float64)
         self.offsets = torch.cat(
             [torch.zeros(1, dtype=torch.int64), sizes.cumsum(0)[:-1].long()]
         ).to(device)
         self.area_cdf = (sizes.cumsum(0) / sizes.sum()).float().to(device)
         # float16 halves the memory of large datasets; its 11-bit mantissa is finer than 8-bit PNGs
-        flat = np.concatenate([t.reshape(-1, 3) for t in targets]).astype(np.float16)
-        self.rgb = torch.from_numpy(flat).to(device)
+        flat = np.concatenate([t.reshape(-1, 4) for t in images]).astype(np.float16)
+        self.rgba = torch.from_numpy(flat).to(device)
 
     def sample(
         self, n_rays: int, generator: torch.Generator, crop_fraction: float = 1.0
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``n_rays`` random rays (rays_o, rays_d [n, 3]) and their target colours [n, 3].
+        """``n_rays`` random rays (rays_o, rays_d [n, 3]) and their pixels' RGBA [n, 4].
 
         With ``crop_fraction`` < 1 pixels come only from the central window of that size.
         """
-        device = self.rgb.device
+        device = self.rgba.device
         u = torch.rand((n_rays, 3), device=device, generator=generator)
         frame = torch.searchsorted(self.area_cdf, u[:, 0].contiguous(), right=True)
         frame = frame.clamp_max(self.area_cdf.shape[0] - 1)
@@ -102,7 +102,7 @@ class PixelSampler:
         lo = 0.5 * (1.0 - crop_fraction)
         x = ((lo + u[:, 1] * crop_fraction) * w).long().clamp(0, None).minimum(w - 1)
         y = ((lo + u[:, 2] * crop_fraction) * h).long().clamp(0, None).minimum(h - 1)
-        target = self.rgb[self.offsets[frame] + y * w + x].float()
+        target = self.rgba[self.offsets[frame] + y * w + x].float()
         rays_o, rays_d = camera_rays(
             cam.c2w[frame],
             x + 0.5,

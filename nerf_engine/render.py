@@ -23,7 +23,7 @@ from .fileio import write_json_atomic
 from .images import composite, write_exr, write_png, write_png16
 from .model import NeRF, render_rays
 from .rays import RayBounds, image_rays_tensor
-from .runtime import autocast_dtype, configure_process
+from .runtime import autocast_dtype, configure_process, rays_per_pass
 from .scene import SceneBox
 
 
@@ -79,7 +79,7 @@ class Renderer:
         self.device = next(run.model.parameters()).device
         self.bounds = RayBounds(run.box, cfg.sampling.use_aabb, self.device)
         self.dtype = autocast_dtype(cfg.mixed_precision, self.device)
-        self.chunk_rays = chunk_rays or cfg.chunk_rays
+        self.chunk_rays = chunk_rays or rays_per_pass(cfg, self.device, training=False)
 
     @classmethod
     def from_run_dir(cls, run_dir: str | os.PathLike, device: str = "auto") -> Renderer:

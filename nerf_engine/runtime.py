@@ -14,30 +14,36 @@ import sys
 
 import torch
 
+from .config import TrainConfig
+
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
-_M_MMAP_MAX = -4
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's ceiling on 64-bit systems
 
 
 @functools.cache
 def configure_allocator() -> bool:
-    """Keep freed memory in the process instead of handing it back to the OS.
+    """Keep freed memory in the process instead of handing it back to the OS after every step.
 
-    A training step allocates and frees the same few hundred MB of activations every time. glibc
-    serves blocks above its mmap threshold with fresh ``mmap`` calls and trims the heap top after
-    ``free``; either way every step faults all of that memory in again, which on a small CPU costs
-    more kernel time than the maths. With mmap off and trimming off, freed blocks are reused.
-    Only on Linux with glibc; returns whether it applied. Opt out with NERF_SYSTEM_MALLOC=1.
+    A training step allocates and frees the same activations every time. By default glibc serves
+    blocks above a (dynamic) threshold with fresh ``mmap`` calls and trims the heap after ``free``,
+    so every step faults all that memory in again: measured here, half the CPU time of a step went
+    to the kernel. Raising the mmap threshold to its 32 MB ceiling and never trimming keeps the
+    heap; the engine keeps its per-pass activation tensors under that size (``rays_per_pass``), and
+    the rare larger block still gets its own mapping, which avoids the heap fragmentation (and
+    doubled peak memory, also measured) of switching mmap off altogether.
+    Linux/glibc only; returns whether it applied. Opt out with NERF_SYSTEM_MALLOC=1.
     """
     if sys.platform != "linux" or os.environ.get("NERF_SYSTEM_MALLOC") == "1":
         return False
     if platform.libc_ver()[0] != "glibc":
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    ok = libc.mallopt(_M_MMAP_MAX, 0)
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
     ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)  # int max: never trim
-    ok &= libc.mallopt(_M_TOP_PAD, 256 * 1024 * 1024)
+    ok &= libc.mallopt(_M_TOP_PAD, 64 * 2**20)
     return bool(ok)
 
 
@@ -107,6 +113,26 @@ def enable_tf32(device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+ACTIVATION_BUDGET_BYTES = 32 * 2**20
+
+
+def rays_per_pass(config: TrainConfig, device: torch.device, *, training: bool) -> int:
+    """How many rays go through the networks at once.
+
+    On CUDA a whole training batch (the GPU has the memory and wants big kernels). On a CPU or MPS
+    each activation tensor is kept near 32 MB: a paper-size batch in one pass needs over 12 GB, and
+    glibc serves blocks that large with fresh mmaps whose page faults cost as much as the maths.
+    """
+    explicit = config.rays_per_pass if training else config.chunk_rays
+    if explicit > 0:
+        return explicit
+    if device.type == "cuda":
+        return config.batch_rays if training else max(config.batch_rays, 8192)
+    samples = config.sampling.n_coarse + max(config.sampling.n_fine, 0)
+    per_ray = samples * config.model.width * 4
+    return int(max(64, min(ACTIVATION_BUDGET_BYTES // per_ray, config.batch_rays * 4)))
 
 
 def new_generator(device: torch.device, seed: int) -> torch.Generator:

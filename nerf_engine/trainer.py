@@ -42,7 +42,14 @@ from .metrics import mse_to_psnr, psnr
 from .model import NeRF, render_rays
 from .rays import CameraTensors, PixelSampler, RayBounds
 from .render import render_view
-from .runtime import autocast_dtype, configure_process, enable_tf32, new_generator, resolve_device
+from .runtime import (
+    autocast_dtype,
+    configure_process,
+    enable_tf32,
+    new_generator,
+    rays_per_pass,
+    resolve_device,
+)
 from .scene import SceneBox, scene_box
 
 OnEvent = Callable[[dict], None]
@@ -71,6 +78,8 @@ class TrainState:
     generator: torch.Generator
     background: torch.Tensor
     preview: Frame
+    pass_rays: int
+    chunk_rays: int
     step: int = 0
 
 
@@ -126,10 +135,8 @@ def build_state(
         _check_same_architecture(config, resumed, checkpoints[-1])
     train_split = read_split(dataset_dir, "train")
     box = SceneBox.from_dict(json.loads(resumed["scene"])) if resumed else scene_box(train_split)
-    targets = [composite(rgba, config.background) for rgba in load_rgba(train_split)]
-    sampler = PixelSampler(
-        targets, CameraTensors.from_frames(train_split.frames, box, device), device
-    )
+    cameras = CameraTensors.from_frames(train_split.frames, box, device)
+    sampler = PixelSampler(load_rgba(train_split), cameras, device)
     torch.manual_seed(config.seed)
     model = NeRF(config.model, config.sampling).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -148,6 +155,8 @@ def build_state(
         generator=generator,
         background=torch.tensor(config.background, dtype=torch.float32, device=device),
         preview=_preview_frame(dataset_dir, train_split),
+        pass_rays=rays_per_pass(config, device, training=True),
+        chunk_rays=rays_per_pass(config, device, training=False),
     )
     if resumed is not None:
         _restore(state, resumed, checkpoints[-1])
@@ -217,7 +226,7 @@ def _run(state: TrainState, log: EventLog, should_stop: Callable[[], bool] | Non
         device=str(state.device),
         autocast=str(state.dtype).removeprefix("torch.") if state.dtype else "off",
         resumed=state.step > 0,
-        n_train_rays=int(state.sampler.rgb.shape[0]),
+        n_train_rays=int(state.sampler.rgba.shape[0]),
     )
     with stop_on_signals() as signalled:
         stopped = _loop(state, log, signalled, should_stop or (lambda: False))
@@ -268,22 +277,32 @@ def train_step(state: TrainState) -> tuple[torch.Tensor, torch.Tensor, int]:
     for group in state.optimizer.param_groups:
         group["lr"] = learning_rate(cfg, state.step)
     crop = cfg.precrop_fraction if state.step < cfg.precrop_steps else 1.0
-    rays_o, rays_d, target = state.sampler.sample(cfg.batch_rays, state.generator, crop)
-    rays = state.bounds(rays_o, rays_d)
-    out = render_rays(
-        state.model,
-        rays,
-        state.background,
-        perturb=True,
-        generator=state.generator,
-        autocast_dtype=state.dtype,
-    )
-    fine_mse = F.mse_loss(out.final.rgb, target)
-    loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine is not None else fine_mse
+    rays_o, rays_d, rgba = state.sampler.sample(cfg.batch_rays, state.generator, crop)
+    background = state.background.expand(cfg.batch_rays, 3)
+    if cfg.random_background:  # alpha is learned right only if the background varies
+        background = torch.rand(background.shape, device=rgba.device, generator=state.generator)
+    target = rgba[:, :3] * rgba[:, 3:] + background * (1.0 - rgba[:, 3:])
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total_loss, total_mse, n_samples = 0.0, 0.0, 0
+    for start in range(0, cfg.batch_rays, state.pass_rays):  # gradients add up over the passes
+        part = slice(start, start + state.pass_rays)
+        out = render_rays(
+            state.model,
+            state.bounds(rays_o[part], rays_d[part]),
+            background[part],
+            perturb=True,
+            generator=state.generator,
+            autocast_dtype=state.dtype,
+        )
+        fine_mse = F.mse_loss(out.final.rgb, target[part])
+        loss = fine_mse + F.mse_loss(out.coarse.rgb, target[part]) if out.fine else fine_mse
+        share = out.final.rgb.shape[0] / cfg.batch_rays
+        (loss * share).backward()
+        total_loss = total_loss + loss.detach() * share
+        total_mse = total_mse + fine_mse.detach() * share
+        n_samples += out.n_samples
     state.optimizer.step()
-    return loss.detach(), fine_mse.detach(), out.n_samples
+    return total_loss, total_mse, n_samples
 
 
 class _Window:
@@ -355,7 +374,7 @@ def _preview(state: TrainState, log: EventLog) -> None:
         state.bounds,
         intr,
         state.preview.camera_to_world,
-        chunk_rays=state.config.chunk_rays,
+        chunk_rays=state.chunk_rays,
         dtype=state.dtype,
     )
     rgb = view.over(state.config.background)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from nerf_engine.config import preset, with_overrides
 from nerf_engine.toyscene import make_toy_dataset
 
 
@@ -27,26 +26,3 @@ def toy_dataset_no_bounds(tmp_path_factory):
         n_test=3,
         write_bounds=False,
     )
-
-
-def tiny_config(**overrides):
-    """A seconds-long configuration: same algorithm, tiny sizes."""
-    base = {
-        "model.depth": 2,
-        "model.width": 32,
-        "model.view_width": 16,
-        "model.skip_layer": None,
-        "sampling.n_coarse": 8,
-        "sampling.n_fine": 8,
-        "batch_rays": 64,
-        "steps": 10,
-        "log_every": 5,
-        "preview_every": 5,
-        "checkpoint_every": 5,
-        "preview_max_side": 16,
-        "eval_views": 1,
-        "precrop_steps": 3,
-        "device": "cpu",
-    }
-    base.update(overrides)
-    return with_overrides(preset("preview"), base)

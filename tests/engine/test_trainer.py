@@ -1,0 +1,172 @@
+"""Training learns without collapsing, resumes exactly, stops on budget, keeps good runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from engine_helpers import tiny_config
+
+from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run, read_checkpoint
+from nerf_engine.config import preset, with_overrides
+from nerf_engine.dataset import DatasetError, load_rgba, read_split
+from nerf_engine.events import EVENT_KINDS
+from nerf_engine.images import composite
+from nerf_engine.metrics import psnr
+from nerf_engine.render import Renderer
+from nerf_engine.toyscene import AABB
+from nerf_engine.trainer import learning_rate, train
+
+
+def read_events(run_dir):
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def constant_colour_psnr(dataset, background=(1.0, 1.0, 1.0)) -> float:
+    """The best a model that ignores the scene can do: every pixel the mean test colour."""
+    images = [composite(rgba, background) for rgba in load_rgba(read_split(dataset, "test"))]
+    mean = np.mean([im.reshape(-1, 3).mean(0) for im in images], axis=0)
+    return float(np.mean([psnr(np.broadcast_to(mean, im.shape), im) for im in images]))
+
+
+def test_preview_training_learns_the_scene_and_does_not_collapse(toy_dataset, tmp_path):
+    """The toy scene has a wide flat ground disc and a transparent background — the case where a
+    plain NeRF (ReLU density) collapses to an all-background image."""
+    config = with_overrides(
+        preset("preview"),
+        {"steps": 400, "batch_rays": 512, "eval_views": 3, "preview_every": 200, "device": "cpu"},
+    )
+    result = train(config, toy_dataset, tmp_path / "run")
+    baseline = constant_colour_psnr(toy_dataset)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    print(
+        f"toy scene 40x40, preview 400 steps: test PSNR {result.psnr:.2f} dB, "
+        f"SSIM {metrics['ssim']:.3f}; constant-colour baseline {baseline:.2f} dB"
+    )
+    assert result.stopped == "completed" and result.step == 400
+    assert metrics["n_views"] == 3 and metrics["psnr"] == pytest.approx(result.psnr)
+    assert result.psnr > baseline + 6.0
+    # not collapsed: where the ground truth is opaque, the model is too
+    renderer = Renderer(load_run(tmp_path / "run", "cpu"))
+    split = read_split(toy_dataset, "test")
+    for frame, rgba in zip(split.frames, load_rgba(split), strict=True):
+        view = renderer.render(frame.intrinsics, frame.camera_to_world)
+        opaque = rgba[..., 3] > 0.99
+        assert view.rgba[..., 3][opaque].mean() > 0.8
+        assert view.rgba[..., 3][rgba[..., 3] == 0].mean() < 0.2
+
+
+def test_events_follow_the_contract(toy_dataset, tmp_path):
+    seen = []
+    train(tiny_config(steps=10), toy_dataset, tmp_path / "run", on_event=seen.append)
+    events = read_events(tmp_path / "run")
+    assert [e["event"] for e in events] == [e["event"] for e in seen]
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"
+    assert {e["event"] for e in events} >= {
+        "start",
+        "progress",
+        "preview",
+        "checkpoint",
+        "eval",
+        "done",
+    }
+    for event in events:
+        assert event["event"] in EVENT_KINDS and isinstance(event["step"], int)
+    progress = [e for e in events if e["event"] == "progress"]
+    assert [e["step"] for e in progress] == [5, 10]
+    for e in progress:
+        for key in ("loss", "psnr", "rays_per_s", "elapsed_s", "eta_s"):
+            assert isinstance(e[key], float) and np.isfinite(e[key]), key
+    assert progress[-1]["eta_s"] == 0.0
+    preview = next(e for e in events if e["event"] == "preview")
+    for key in ("path", "latest", "target"):
+        assert Path(preview[key]).is_file()
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["config"]["steps"] == 10 and config["dataset"] == str(toy_dataset.resolve())
+
+
+def stop_at(step: int, seen: list):
+    return lambda: any(e["event"] == "progress" and e["step"] >= step for e in seen)
+
+
+def test_stop_and_resume_equals_an_uninterrupted_run(toy_dataset, tmp_path):
+    config = tiny_config(steps=16, log_every=1, checkpoint_every=100, eval_views=0)
+    train(config, toy_dataset, tmp_path / "straight")
+    seen: list = []
+    first = train(
+        config,
+        toy_dataset,
+        tmp_path / "resumed",
+        on_event=seen.append,
+        should_stop=stop_at(7, seen),
+    )
+    assert (first.stopped, first.step) == ("cancelled", 7)
+    assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["step_0000007.pt"]
+    second = train(config, toy_dataset, tmp_path / "resumed", resume=True)
+    assert (second.stopped, second.step) == ("completed", 16)
+    a = read_checkpoint(list_checkpoints(tmp_path / "straight")[-1])
+    b = read_checkpoint(list_checkpoints(tmp_path / "resumed")[-1])
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, rtol=0, atol=1e-6, msg=key)
+    assert torch.equal(a["generator"], b["generator"])
+    events = read_events(tmp_path / "resumed")
+    starts = [e for e in events if e["event"] == "start"]
+    assert [(s["step"], s["resumed"]) for s in starts] == [(0, False), (7, True)]
+
+
+def test_time_budget_stops_with_a_checkpoint(toy_dataset, tmp_path):
+    result = train(tiny_config(steps=100_000, max_seconds=1.5), toy_dataset, tmp_path / "run")
+    assert result.stopped == "time_budget" and 0 < result.step < 100_000
+    assert list_checkpoints(tmp_path / "run")[-1].name == f"step_{result.step:07d}.pt"
+
+
+def test_an_existing_run_is_never_overwritten(toy_dataset, tmp_path):
+    train(tiny_config(steps=5), toy_dataset, tmp_path / "run")
+    ckpt = list_checkpoints(tmp_path / "run")[-1]
+    before = ckpt.read_bytes()
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(tiny_config(steps=5), toy_dataset, tmp_path / "run")
+    assert ckpt.read_bytes() == before
+    with pytest.raises(CheckpointError, match="different model settings"):
+        train(
+            tiny_config(steps=10, **{"model.width": 48}), toy_dataset, tmp_path / "run", resume=True
+        )
+    assert list_checkpoints(tmp_path / "run") == [ckpt] and ckpt.read_bytes() == before
+    with pytest.raises(CheckpointError, match="no checkpoint to resume"):
+        train(tiny_config(), toy_dataset, tmp_path / "fresh", resume=True)
+
+
+def test_a_bad_dataset_fails_with_an_error_event_and_no_checkpoint(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "transforms_train.json").write_text('{"frames": []}')
+    with pytest.raises(DatasetError, match=r"transforms_train\.json.*frames"):
+        train(tiny_config(), tmp_path / "data", tmp_path / "run")
+    events = read_events(tmp_path / "run")
+    assert events[-1]["event"] == "error" and "no frames" in events[-1]["message"]
+    assert list_checkpoints(tmp_path / "run") == []
+
+
+def test_learning_rate_decays_exponentially_to_its_final_value():
+    config = preset("paper")
+    assert learning_rate(config, 0) == pytest.approx(5e-4)
+    assert learning_rate(config, config.steps) == pytest.approx(5e-5)
+    assert learning_rate(config, config.steps // 2) == pytest.approx((5e-4 * 5e-5) ** 0.5)
+
+
+def test_bounds_estimated_for_datasets_without_them(toy_dataset_no_bounds, tmp_path):
+    result = train(tiny_config(steps=4), toy_dataset_no_bounds, tmp_path / "run")
+    box = load_run(result.run_dir, "cpu").box
+    content = AABB  # the true extent of the ground disc and the spheres
+    assert (box.aabb[0] <= content[0]).all() and (box.aabb[1] >= content[1]).all()
+    corners = np.array(
+        [[x, y, z] for x in content[:, 0] for y in content[:, 1] for z in content[:, 2]]
+    )
+    for split in ("train", "test"):
+        origins = read_split(toy_dataset_no_bounds, split).poses()[:, :3, 3]
+        distance = np.linalg.norm(origins[:, None] - corners[None], axis=-1)
+        assert box.near <= 0.5 * distance.min()  # nothing of the scene is nearer than near
+        assert box.far >= distance.max()  # nor farther than far
