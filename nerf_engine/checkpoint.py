@@ -107,14 +107,31 @@ def build_model(state: dict, path: Path, device: torch.device) -> tuple[NeRF, Tr
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: its configuration is unreadable ({exc}).") from exc
     model = NeRF(config.model, config.sampling)
-    try:
-        model.load_state_dict(state["model"], strict=True)
-    except (RuntimeError, KeyError, TypeError) as exc:
-        first = _first_line(exc)
+    problem = _weights_mismatch(model.state_dict(), state["model"])
+    if problem:
         raise CheckpointError(
-            f"{path}: weights do not fit the architecture its configuration describes ({first})."
-        ) from exc
+            f"{path}: weights do not fit the architecture its configuration describes ({problem})."
+        )
+    model.load_state_dict(state["model"], strict=True)
     return model.to(device), config
+
+
+def _weights_mismatch(expected: dict, weights) -> str:
+    """'' when ``weights`` fits ``expected`` (a state_dict), else what differs, briefly."""
+    if not isinstance(weights, dict):
+        return "weights are not a dictionary of tensors"
+    problems = [f"missing {k}" for k in expected if k not in weights]
+    problems += [f"unexpected {k}" for k in weights if k not in expected]
+    for key, tensor in expected.items():
+        value = weights.get(key)
+        if value is not None and not isinstance(value, torch.Tensor):
+            problems.append(f"{key} is not a tensor")
+        elif value is not None and value.shape != tensor.shape:
+            problems.append(
+                f"size mismatch {key}: {tuple(value.shape)}, expected {tuple(tensor.shape)}"
+            )
+    shown = "; ".join(problems[:3])
+    return shown + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
 
 
 def _first_line(exc: Exception) -> str:

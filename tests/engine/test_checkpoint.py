@@ -1,0 +1,109 @@
+"""Checkpoints from elsewhere: truncated, foreign, other versions and architectures, pickles that
+would run code — all refused with a message naming the file, and nothing ever executes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+import torch
+from engine_helpers import tiny_config
+
+from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run, read_checkpoint
+from nerf_engine.trainer import train
+
+
+@pytest.fixture(scope="module")
+def trained_run(toy_dataset, tmp_path_factory):
+    run = tmp_path_factory.mktemp("ckpt") / "run"
+    train(tiny_config(steps=5, eval_views=0), toy_dataset, run)
+    return run
+
+
+def copy_run(trained_run, tmp_path):
+    target = tmp_path / "run"
+    shutil.copytree(trained_run, target)
+    return target, list_checkpoints(target)[-1]
+
+
+def test_a_good_checkpoint_loads(trained_run):
+    run = load_run(trained_run, "cpu")
+    assert run.step == 5 and run.config.model.width == 32
+    assert not run.model.training
+
+
+def test_truncated_checkpoint(trained_run, tmp_path):
+    run, ckpt = copy_run(trained_run, tmp_path)
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as err:
+        load_run(run, "cpu")
+    assert str(ckpt) in str(err.value) and "truncated" in str(err.value)
+
+
+def test_checkpoint_for_another_architecture(trained_run, tmp_path):
+    run, ckpt = copy_run(trained_run, tmp_path)
+    state = torch.load(ckpt, weights_only=True)
+    cfg = json.loads(state["config"])
+    cfg["model"]["width"] = 64
+    state["config"] = json.dumps(cfg)
+    torch.save(state, ckpt)
+    with pytest.raises(CheckpointError, match="do not fit the architecture") as err:
+        load_run(run, "cpu")
+    assert str(ckpt) in str(err.value) and "size mismatch" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.update(version=99), "format version 99"),
+        (lambda s: s.pop("format"), "not a blender-nerf checkpoint"),
+        (lambda s: s.pop("optimizer"), "lacks 'optimizer'"),
+    ],
+)
+def test_foreign_or_other_version_checkpoints(trained_run, tmp_path, change, message):
+    _, ckpt = copy_run(trained_run, tmp_path)
+    state = torch.load(ckpt, weights_only=True)
+    change(state)
+    torch.save(state, ckpt)
+    with pytest.raises(CheckpointError, match=message):
+        read_checkpoint(ckpt)
+
+
+class Payload:
+    """Unpickling this would run a shell command that creates a marker file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("container", ["torch", "raw_pickle"])
+def test_a_pickle_that_runs_code_is_refused_and_never_runs(trained_run, tmp_path, container):
+    run, ckpt = copy_run(trained_run, tmp_path)
+    marker = tmp_path / "pwned"
+    if container == "torch":
+        state = torch.load(ckpt, weights_only=True)
+        state["model"]["evil"] = Payload(marker)
+        torch.save(state, ckpt)
+    else:
+        ckpt.write_bytes(pickle.dumps({"format": Payload(marker)}))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_run(run, "cpu")
+    assert not marker.exists()
+    # sanity: the payload is real — plain pickle.load would have run it
+    pickle.loads(pickle.dumps(Payload(marker)))
+    assert marker.exists()
+
+
+def test_missing_run_and_empty_run(tmp_path):
+    with pytest.raises(CheckpointError, match="run folder not found"):
+        load_run(tmp_path / "nope", "cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no checkpoints"):
+        load_run(tmp_path / "empty", "cpu")

@@ -1,0 +1,137 @@
+"""`python -m nerf_engine` end to end: train, render, eval; JSON-lines events; SIGTERM; errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nerf_engine.cameras import Intrinsics
+from nerf_engine.checkpoint import load_run
+from nerf_engine.dataset import Frame, load_rgba, read_split, write_transforms
+from nerf_engine.images import composite, read_rgba
+from nerf_engine.metrics import psnr
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--preset", "preview", "--device", "cpu",
+    "--set", "model.depth=2", "--set", "model.width=32", "--set", "model.view_width=16",
+    "--set", "model.skip_layer=none", "--set", "sampling.n_coarse=8", "--set", "sampling.n_fine=8",
+    "--set", "batch_rays=64", "--set", "log_every=2", "--set", "preview_every=5",
+    "--set", "checkpoint_every=5", "--set", "preview_max_side=16", "--set", "eval_views=1",
+]  # fmt: skip
+
+
+def engine(*args, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "nerf_engine", *map(str, args)],
+        capture_output=True, text=True, env=env, timeout=300, **kwargs
+    )  # fmt: skip
+
+
+def events_of(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_train_render_eval_round_trip(toy_dataset, tmp_path):
+    run = tmp_path / "run"
+    result = engine("train", toy_dataset, "--out", run, "--steps", 10, "--events", "jsonl", *TINY)
+    assert result.returncode == 0, result.stderr
+    events = events_of(result.stdout)
+    assert events[0]["event"] == "start" and events[-1]["event"] == "done"
+    assert events[-1]["stopped"] == "completed" and events[-1]["step"] == 10
+
+    # render: the test cameras, plus a novel wide camera at another resolution, no images needed
+    test = read_split(toy_dataset, "test")
+    novel = Frame(test.frames[0].camera_to_world, Intrinsics(30.0, 30.0, 29.0, 10.0, 56, 24))
+    cameras = tmp_path / "cameras.json"
+    write_transforms(
+        cameras, [Frame(f.camera_to_world, f.intrinsics) for f in test.frames] + [novel]
+    )
+    out = tmp_path / "renders"
+    result = engine("render", run, "--cameras", cameras, "--out", out, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "render.json").read_text())
+    assert len(manifest["views"]) == len(test.frames) + 1 and manifest["step"] == 10
+    last = manifest["views"][-1]
+    rgba = read_rgba(out / last["image"])
+    assert rgba.shape == (24, 56, 4)
+    assert (out / last["depth"]).is_file() and last["depth_max"] > 0
+
+    result = engine("eval", run, "--split", "test", "--json", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"psnr", "ssim", "n_views", "seconds"} <= report.keys()
+    assert report["n_views"] == len(test.frames) and np.isfinite(report["psnr"])
+    # render --split gives the views eval measured (up to the PNG's 8-bit rounding)
+    split = engine("render", run, "--split", "test", "--out", tmp_path / "split", "--depth", "none")
+    assert split.returncode == 0, split.stderr
+    for view, gt in zip(report["views"], load_rgba(test), strict=True):
+        rendered = composite(read_rgba(tmp_path / "split" / f"{view['name']}.png"), (1, 1, 1))
+        assert psnr(rendered, composite(gt, (1, 1, 1))) == pytest.approx(view["psnr"], abs=0.1)
+
+
+def test_sigterm_checkpoints_and_resume_continues(toy_dataset, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["train", str(toy_dataset), "--out", str(run), "--steps", "100000", "--events", "jsonl"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nerf_engine", *args, *TINY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        for line in proc.stdout:
+            if json.loads(line)["event"] == "progress":
+                break
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+    done = events_of(stdout)[-1]
+    assert done["event"] == "done" and done["stopped"] == "signal"
+    stopped_at = load_run(run, "cpu").step
+    assert stopped_at == done["step"] > 0
+    result = engine(
+        "train",
+        toy_dataset,
+        "--out",
+        run,
+        "--resume",
+        "--steps",
+        stopped_at + 4,
+        "--events",
+        "jsonl",
+    )
+    assert result.returncode == 0, result.stderr
+    events = events_of(result.stdout)
+    assert events[0]["step"] == stopped_at and events[0]["resumed"] is True
+    assert events[-1]["step"] == stopped_at + 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "{tmp}/missing", "--out", "{tmp}/run"], "dataset folder not found"),
+        (["train", "{data}", "--out", "{tmp}/run", "--set", "nope=1"], "unknown setting 'nope'"),
+        (["train", "{data}", "--out", "{tmp}/run", "--set", "steps=ten"], "'steps'"),
+        (["render", "{tmp}", "--split", "test", "--out", "{tmp}/r"], "no checkpoints"),
+        (["eval", "{tmp}/missing"], "run folder not found"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_2(toy_dataset, tmp_path, args, message):
+    args = [a.format(tmp=tmp_path, data=toy_dataset) for a in args]
+    result = engine(*args, *(["--events", "jsonl"] if args[0] == "train" else []))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    if args[0] == "train":
+        error = events_of(result.stdout)[-1]
+        assert error["event"] == "error" and message in error["message"]
+    assert not (tmp_path / "run" / "checkpoints").exists()
