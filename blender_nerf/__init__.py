@@ -3,12 +3,14 @@
 Registered as a Blender extension (see addon_manifest.toml). Modules:
 ``properties`` (``Scene.nerf``), ``preferences``, ``panels`` (sidebar tab "NeRF"),
 ``operators`` (``bpy.ops.nerf.*``), ``scene_io`` (bpy objects -> plain data), ``geometry``
-(camera math without bpy), ``export_plan``/``export_job``/``render_setup`` (Export Dataset).
+(camera math without bpy), ``export_plan``/``export_job``/``render_setup`` (Export Dataset),
+``jobs``/``train_job`` (engine subprocesses, no bpy), ``background`` (polling them from a timer),
+``training`` (Train NeRF), ``engine_python`` (which Python runs the engine; Install Dependencies).
 """
 
 import bpy
 
-from . import operators, panels, preferences, properties
+from . import background, operators, panels, preferences, properties
 
 _CLASSES = (*preferences.CLASSES, *operators.CLASSES, *panels.CLASSES)
 
@@ -17,9 +19,11 @@ def register():
     properties.register()
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
+    background.register()
 
 
 def unregister():
+    background.unregister()  # first: stops every trainer while Scene.nerf still exists
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
     properties.unregister()

@@ -115,11 +115,16 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
 
 def dataset_folder(path_setting: str) -> Path:
     """The absolute dataset folder from the ``dataset_dir`` setting."""
+    return folder_setting(path_setting, "Dataset Folder")
+
+
+def folder_setting(path_setting: str, label: str) -> Path:
+    """The absolute folder of the path setting shown as ``label`` (``//``: the .blend's folder)."""
     if not path_setting.strip():
-        raise SceneError("No dataset folder: set Dataset Folder in the NeRF panel.")
+        raise SceneError(f"No {label.lower()}: set {label} in the NeRF panel.")
     if path_setting.startswith("//") and not bpy.data.filepath:
         raise SceneError(
-            f"Dataset Folder '{path_setting}' is relative to the .blend file, which is not saved "
+            f"{label} '{path_setting}' is relative to the .blend file, which is not saved "
             "yet; save the file or choose an absolute folder."
         )
     return Path(bpy.path.abspath(path_setting)).resolve()

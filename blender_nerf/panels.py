@@ -6,9 +6,14 @@ recording layout that checks every property name.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import bpy
 
+from . import training
+
 CATEGORY = "NeRF"
+PREVIEW_SCALE = 6.0  # preview icons, in UI units (the two fit side by side in the sidebar)
 
 
 class NERF_PT_main(bpy.types.Panel):
@@ -34,6 +39,18 @@ class NERF_PT_dataset(bpy.types.Panel):
         draw_dataset(self.layout, context)
 
 
+class NERF_PT_training(bpy.types.Panel):
+    bl_label = "Training"
+    bl_idname = "NERF_PT_training"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+    bl_parent_id = "NERF_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        draw_training(self.layout, context)
+
+
 class NERF_PT_camera(bpy.types.Panel):
     bl_label = "NeRF"
     bl_idname = "NERF_PT_camera"
@@ -54,7 +71,8 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     nerf = context.scene.nerf
     if nerf.job_running:
         layout.progress(factor=nerf.job_progress, text=nerf.job_status or "Working")
-        layout.label(text="Esc cancels", icon="CANCEL")
+        if training.running_job(context.scene) is None:  # an export: its modal operator
+            layout.label(text="Esc cancels", icon="CANCEL")
     elif nerf.job_status:
         layout.label(text=nerf.job_status, icon="INFO")
     else:
@@ -155,6 +173,85 @@ def _draw_output(layout, scene) -> None:
     note.label(text="would distort the comparison.")
 
 
+def draw_training(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    nerf = context.scene.nerf
+    job = training.running_job(context.scene)
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    col = layout.column()
+    col.enabled = job is None and not nerf.job_running
+    col.prop(nerf, "dataset_dir")
+    col.prop(nerf, "run_dir")
+    col.prop(nerf, "preset")
+    col.prop(nerf, "train_steps")
+    col.prop(nerf, "train_seconds")
+    col.prop(nerf, "device")
+    col.prop(nerf, "train_extra_args")
+    if job is not None:
+        _draw_progress(layout, nerf, job)
+    else:
+        _draw_train_buttons(layout, nerf)
+    _draw_previews(layout, nerf)
+
+
+def _draw_train_buttons(layout, nerf) -> None:
+    saved = _latest_checkpoint(nerf.run_dir)
+    row = layout.row(align=True)
+    row.scale_y = 1.5
+    row.enabled = not nerf.job_running
+    sub = row.row(align=True)
+    sub.enabled = not saved
+    sub.operator("nerf.train", text="Train NeRF", icon="PLAY").resume = False
+    sub = row.row(align=True)
+    sub.enabled = bool(saved)
+    sub.operator("nerf.train", text="Resume", icon="FILE_REFRESH").resume = True
+    if saved:
+        layout.label(text=f"Run Folder holds {saved}: Resume, or pick a new folder", icon="INFO")
+    if nerf.job_status and not nerf.job_running:
+        layout.label(text=nerf.job_status, icon="INFO")
+
+
+def _draw_progress(layout, nerf, job) -> None:
+    total = nerf.train_total_steps
+    text = f"Step {nerf.train_step} / {total}" if total else training.status_line(job)
+    layout.progress(factor=nerf.job_progress, type="BAR", text=text)
+    if nerf.train_step:
+        grid = layout.grid_flow(row_major=True, columns=2, align=True)
+        grid.label(text=f"Loss {nerf.train_loss:.5f}")
+        grid.label(text=f"PSNR {nerf.train_psnr:.2f} dB")
+        grid.label(text=f"{nerf.train_rays_per_s:,.0f} rays/s")
+        grid.label(text=f"ETA {training.duration(nerf.train_eta_s)}")
+    row = layout.row()
+    row.scale_y = 1.5
+    row.enabled = not job.stop_requested
+    row.operator("nerf.cancel_job", text="Cancel", icon="CANCEL")
+    if job.stop_requested:
+        layout.label(text=training.status_line(job), icon="TIME")
+
+
+def _draw_previews(layout, nerf) -> None:
+    images = [(nerf.preview_image, "Prediction"), (nerf.target_image, "Ground Truth")]
+    if not any(image for image, _ in images):
+        return
+    row = layout.row()
+    for image, title in images:
+        col = row.column(align=True)
+        col.label(text=title)
+        icon = image.preview.icon_id if image is not None and image.preview else 0
+        if icon:
+            col.template_icon(icon_value=icon, scale=PREVIEW_SCALE)
+        else:
+            col.label(text=image.name if image is not None else "—", icon="IMAGE_DATA")
+
+
+def _latest_checkpoint(run_dir: str) -> str:
+    """The name of the Run Folder's latest checkpoint, or "" (cheap: one small folder listing)."""
+    if not run_dir.strip() or (run_dir.startswith("//") and not bpy.data.filepath):
+        return ""
+    found = training.checkpoints(Path(bpy.path.abspath(run_dir)))
+    return found[-1].name if found else ""
+
+
 def draw_camera(layout: bpy.types.UILayout, camera_data: bpy.types.Camera) -> None:
     settings = camera_data.nerf
     col = layout.column()
@@ -165,4 +262,4 @@ def draw_camera(layout: bpy.types.UILayout, camera_data: bpy.types.Camera) -> No
     sub.prop(settings, "resolution_y")
 
 
-CLASSES = (NERF_PT_main, NERF_PT_dataset, NERF_PT_camera)
+CLASSES = (NERF_PT_main, NERF_PT_dataset, NERF_PT_training, NERF_PT_camera)

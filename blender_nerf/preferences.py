@@ -1,11 +1,18 @@
-"""Add-on preferences (Edit > Preferences > Add-ons > blender-nerf)."""
+"""Add-on preferences (Edit > Preferences > Add-ons > blender-nerf): the engine's Python, a Check
+of what it can train on, and Install Dependencies (PyTorch into the extension's user folder)."""
 
 from __future__ import annotations
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import EnumProperty, StringProperty
+
+from . import background
+from .engine_python import TORCH_VARIANTS
 
 ADDON_ID = __package__  # "blender_nerf", or "bl_ext.<repo>.blender_nerf" as an installed extension
+
+
+VARIANT_ITEMS = [(ident, label, description) for ident, label, description, _ in TORCH_VARIANTS]
 
 
 class NERF_AP_preferences(bpy.types.AddonPreferences):
@@ -14,9 +21,26 @@ class NERF_AP_preferences(bpy.types.AddonPreferences):
     python_path: StringProperty(
         name="Engine Python",
         description="A Python interpreter with PyTorch that runs the NeRF engine for training and "
-        "rendering (empty: the one set up by Install Dependencies)",
+        "rendering (empty: Blender's own, with the packages from Install Dependencies)",
         default="",
         subtype="FILE_PATH",
+    )
+    torch_variant: EnumProperty(
+        name="PyTorch",
+        description="Which PyTorch build Install Dependencies downloads",
+        items=VARIANT_ITEMS,
+        default="CPU",
+    )
+    wheel_dir: StringProperty(
+        name="Offline Wheels",
+        description="Install from this folder of downloaded wheel files instead of the internet "
+        "(empty: download)",
+        default="",
+        subtype="DIR_PATH",
+    )
+    engine_info: StringProperty(name="Engine", description="What the last Check found", default="")
+    install_status: StringProperty(
+        name="Install", description="How the last Install Dependencies went", default=""
     )
 
     def draw(self, context: bpy.types.Context) -> None:
@@ -26,8 +50,32 @@ class NERF_AP_preferences(bpy.types.AddonPreferences):
 def draw_preferences(layout: bpy.types.UILayout, prefs: bpy.types.AddonPreferences) -> None:
     """The preferences' layout (a function so that tests can draw it into a recording layout)."""
     layout.use_property_split = True
-    layout.prop(prefs, "python_path")
+    col = layout.column()
+    col.prop(prefs, "python_path")
+    row = col.row()
+    row.operator("nerf.check_engine", icon="CHECKMARK")
+    if prefs.engine_info:
+        col.label(text=prefs.engine_info, icon="INFO")
+    box = layout.box()
+    box.label(text="Install Dependencies (PyTorch for Blender's own Python)", icon="IMPORT")
+    box.prop(prefs, "torch_variant")
+    box.prop(prefs, "wheel_dir")
+    installing = background.get("install")
+    row = box.row()
+    row.enabled = installing is None
+    row.operator("nerf.install_dependencies", icon="IMPORT")
+    if installing is not None:
+        box.label(text=f"Installing… {installing.last_output()[:90]}", icon="TIME")
+    elif prefs.install_status:
+        box.label(text=prefs.install_status, icon="INFO")
     layout.label(text="Datasets export from the sidebar: 3D Viewport > N > NeRF.", icon="INFO")
+
+
+def get_preferences(context: bpy.types.Context) -> NERF_AP_preferences | None:
+    """The add-on's preferences, or None when it was registered without Blender's add-on
+    machinery (bpy as a module calling ``register()``): then every preference has its default."""
+    addon = context.preferences.addons.get(ADDON_ID)
+    return addon.preferences if addon is not None else None
 
 
 CLASSES = (NERF_AP_preferences,)

@@ -178,6 +178,12 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         items=(("AUTO", "Auto", ""), ("CPU", "CPU", ""), ("CUDA", "CUDA", ""), ("MPS", "MPS", "")),
         default="AUTO",
     )
+    train_extra_args: StringProperty(
+        name="Extra Arguments",
+        description="More arguments for 'python -m nerf_engine train', split like a shell "
+        "command line, e.g. --set batch_rays=1024 --set lr=1e-3",
+        default="",
+    )
     render_dir: StringProperty(
         name="Render Folder", default="//nerf_render/", subtype="DIR_PATH", options=RELATIVE_PATH
     )
@@ -203,6 +209,23 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     job_progress: FloatProperty(name="Progress", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
     job_status: StringProperty(name="Status", default="")
     job_running: BoolProperty(name="Running", default=False)
+    # --- the training job's latest numbers and preview (read-only in the UI) ---
+    train_step: IntProperty(name="Step", default=0)
+    train_total_steps: IntProperty(name="Total Steps", default=0)
+    train_loss: FloatProperty(name="Loss", default=0.0, precision=5)
+    train_psnr: FloatProperty(name="PSNR", default=0.0, description="Training PSNR in dB")
+    train_rays_per_s: FloatProperty(name="Rays/s", default=0.0)
+    train_eta_s: FloatProperty(name="ETA", default=0.0, unit="TIME_ABSOLUTE")
+    preview_image: PointerProperty(
+        name="Preview",
+        type=bpy.types.Image,
+        description="The latest rendering of the held-out view (RUN/previews/latest.png)",
+    )
+    target_image: PointerProperty(
+        name="Ground Truth",
+        type=bpy.types.Image,
+        description="The held-out view itself (RUN/previews/target.png)",
+    )
 
 
 CLASSES = (NERF_PG_camera, NERF_PG_scene)

@@ -1,6 +1,6 @@
 """The bridge between Blender objects and plain data: cameras -> intrinsics and poses, subject
-objects -> points and bounds. The only module of the add-on that reads geometry from bpy objects;
-the math lives in :mod:`.geometry`.
+objects -> points and bounds, image files -> Blender images. The only module of the add-on that
+reads geometry from bpy objects; the math lives in :mod:`.geometry`.
 """
 
 from __future__ import annotations
@@ -202,3 +202,22 @@ def write_exr(path: Path, values: np.ndarray) -> None:
         image.save()
     finally:
         bpy.data.images.remove(image)
+
+
+def show_image_file(path: Path, name: str) -> bpy.types.Image:
+    """The Blender image of the file ``path``, loaded once and re-read from disk on every call,
+    named ``name`` (Blender may add a suffix); its preview icon shows the new pixels at once."""
+    image = bpy.data.images.load(str(path), check_existing=True)
+    if not image.name.startswith(name):
+        image.name = name
+    image.reload()
+    width, height = image.size
+    if width and height:
+        pixels = np.empty(width * height * 4, dtype=np.float32)
+        image.pixels.foreach_get(pixels)
+        preview = image.preview_ensure()
+        preview.image_size = (width, height)
+        preview.image_pixels_float.foreach_set(pixels)
+        preview.icon_size = (width, height)
+        preview.icon_pixels_float.foreach_set(pixels)
+    return image

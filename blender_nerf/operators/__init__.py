@@ -1,5 +1,14 @@
 """Operators (``bpy.ops.nerf.*``)."""
 
+from .dependencies import NERF_OT_check_engine, NERF_OT_install_dependencies
 from .export_dataset import NERF_OT_export_dataset
+from .train import NERF_OT_cancel_job, NERF_OT_job_report, NERF_OT_train
 
-CLASSES = (NERF_OT_export_dataset,)
+CLASSES = (
+    NERF_OT_export_dataset,
+    NERF_OT_train,
+    NERF_OT_cancel_job,
+    NERF_OT_job_report,
+    NERF_OT_check_engine,
+    NERF_OT_install_dependencies,
+)

@@ -1,0 +1,153 @@
+"""Jobs that outlive the operator that started them: a registry polled by a ``bpy.app.timers``
+function on Blender's main thread.
+
+Each watched job comes with two callbacks, both run on the main thread: ``update(job, events)``
+after every poll (copy numbers into Blender data) and ``finish(job) -> (level, message)`` once when
+it ended (final state; the message is reported). Headless, :func:`run_blocking` drives the same
+callbacks in a loop, so scripts and the panel go through one code path.
+
+Loading another file stops every job (their scenes are gone; Resume picks a run up again);
+disabling the add-on or quitting Blender stops them too (:func:`shutdown`, ``atexit``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import bpy
+
+from . import jobs
+from .jobs import ProcessJob
+
+TICK_S = 0.25  # timer interval while a job runs
+POLL_S = 0.05  # headless polling interval
+SHUTDOWN_TIMEOUT_S = 10.0  # graceful-stop budget when the add-on goes away
+
+_LOG = logging.getLogger(__name__)
+Update = Callable[[ProcessJob, list[dict]], None]
+Finish = Callable[[ProcessJob], tuple[str, str]]
+
+
+@dataclass
+class Watch:
+    job: ProcessJob
+    update: Update
+    finish: Finish
+
+
+# Watched jobs by key ("train:<scene uid>", "install"). Module state on purpose: a timer function
+# and the load/exit handlers must all find the same jobs.
+_WATCHED: dict[str, Watch] = {}
+_DETACHED: list[ProcessJob] = []  # stopping after a file load; reaped by the timer
+
+
+def get(key: str) -> ProcessJob | None:
+    """The watched job under ``key`` while it runs."""
+    watch = _WATCHED.get(key)
+    return watch.job if watch is not None and not watch.job.done else None
+
+
+def watch(key: str, job: ProcessJob, update: Update, finish: Finish) -> None:
+    """Poll ``job`` from the timer until it ends. One job per key."""
+    if get(key) is not None:
+        raise jobs.JobError(f"{key}: a job is already running")
+    _WATCHED[key] = Watch(job, update, finish)
+    if not bpy.app.timers.is_registered(tick):
+        bpy.app.timers.register(tick, first_interval=TICK_S, persistent=True)
+
+
+def run_blocking(key: str) -> tuple[str, str]:
+    """Headless: poll the job watched under ``key`` until it ends, then finish it. Stops it on
+    any exception (KeyboardInterrupt, a test's timeout) so that no child outlives the call."""
+    watch = _WATCHED[key]
+    job = watch.job
+    try:
+        while not job.done:
+            watch.update(job, job.poll())
+            if not job.done:
+                time.sleep(POLL_S)
+    except BaseException:
+        job.cancel(SHUTDOWN_TIMEOUT_S)
+        _finish(key)
+        raise
+    return _finish(key)
+
+
+def tick() -> float | None:
+    """The timer: poll every job, apply, finish and report the ended ones. Never raises."""
+    for key in list(_WATCHED):
+        watch = _WATCHED[key]
+        try:
+            watch.update(watch.job, watch.job.poll())
+            if watch.job.done:
+                _report(*_finish(key))
+        except Exception as exc:  # a bug: stop the child rather than leave it unwatched
+            _LOG.exception("watching %s", key)
+            watch.job.request_stop()
+            _WATCHED.pop(key, None)
+            _DETACHED.append(watch.job)
+            _report("ERROR", f"blender-nerf: internal error while watching a job: {exc}")
+    for job in list(_DETACHED):
+        job.poll()
+        if job.done:
+            _DETACHED.remove(job)
+    _redraw_sidebars()
+    return TICK_S if (_WATCHED or _DETACHED) else None
+
+
+def _finish(key: str) -> tuple[str, str]:
+    watch = _WATCHED.pop(key)
+    return watch.finish(watch.job)
+
+
+def _report(level: str, message: str) -> None:
+    """Put a job's outcome in the Info log and status bar (from a timer there is no operator)."""
+    with contextlib.suppress(RuntimeError):  # an ERROR report raises after it is logged
+        bpy.ops.nerf.job_report(level=level, message=message)
+
+
+def _redraw_sidebars() -> None:
+    wm = bpy.context.window_manager
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type in ("VIEW_3D", "PREFERENCES"):
+                area.tag_redraw()
+
+
+@bpy.app.handlers.persistent
+def stop_on_load(*_args) -> None:
+    """Before another file loads: stop every training job (its scene is about to go)."""
+    for key in [k for k in _WATCHED if k.startswith("train:")]:
+        watch = _WATCHED.pop(key)
+        watch.job.request_stop()
+        _DETACHED.append(watch.job)
+
+
+def shutdown(timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
+    """Stop every child process and wait for it (unregister, interpreter exit)."""
+    jobs.stop_all(timeout)
+    for key in list(_WATCHED):
+        try:
+            _finish(key)
+        except Exception:  # Blender data may be half gone at exit; the children are stopped
+            _LOG.exception("finishing %s", key)
+    _DETACHED.clear()
+
+
+def register() -> None:
+    bpy.app.handlers.load_pre.append(stop_on_load)
+    atexit.register(jobs.stop_all)
+
+
+def unregister() -> None:
+    shutdown()
+    atexit.unregister(jobs.stop_all)
+    if stop_on_load in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(stop_on_load)
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)

@@ -1,0 +1,178 @@
+"""Training as a :class:`~.jobs.ProcessJob`: ``python -m nerf_engine train ... --events jsonl``.
+
+:class:`TrainRequest` is the plain-data form of the Training panel's settings (built from
+``Scene.nerf`` by ``training.py``); :class:`TrainJob` runs it and keeps the latest numbers of each
+engine event (step, loss, PSNR, rays/s, ETA, preview and checkpoint paths). No bpy here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .jobs import ProcessJob
+
+MANAGED_ARGS = ("--out", "--events", "--resume")  # the add-on sets these itself
+PRESETS = ("preview", "balanced", "paper")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What ``python -m nerf_engine train`` is asked to do (plain data from ``Scene.nerf``)."""
+
+    dataset_dir: str
+    run_dir: str
+    preset: str = "balanced"
+    steps: int = 0  # 0: the preset's
+    max_seconds: float = 0.0  # 0: no budget
+    device: str = "auto"
+    resume: bool = False
+    extra_args: tuple[str, ...] = ()  # e.g. ("--set", "batch_rays=1024")
+
+    def command(self, python: str) -> list[str]:
+        """The argument list (never a shell string) that runs this request with ``python``."""
+        cmd = [python, "-m", "nerf_engine", "train", self.dataset_dir, "--out", self.run_dir]
+        cmd += ["--events", "jsonl", "--device", self.device]
+        if not self.resume:  # a resumed run keeps its own preset unless asked otherwise
+            cmd += ["--preset", self.preset]
+        if self.steps > 0:
+            cmd += ["--steps", str(self.steps)]
+        if self.max_seconds > 0:
+            cmd += ["--max-seconds", f"{self.max_seconds:g}"]
+        if self.resume:
+            cmd.append("--resume")
+        return cmd + list(self.extra_args)
+
+
+def parse_extra_args(text: str) -> tuple[str, ...]:
+    """Split the "Extra Arguments" field like a shell would; refuse what the add-on manages."""
+    try:
+        args = tuple(shlex.split(text))
+    except ValueError as exc:
+        raise ValueError(f"Extra engine arguments: {exc} in {text!r}") from exc
+    for arg in args:
+        if arg.split("=", 1)[0] in MANAGED_ARGS:
+            raise ValueError(
+                f"Extra engine arguments: {arg.split('=', 1)[0]} is set by the panel "
+                "(Run Folder, Resume); remove it."
+            )
+    return args
+
+
+HINTS = {
+    "No module named 'torch'": "this Python has no PyTorch: use Install Dependencies "
+    "(Preferences > Add-ons > blender-nerf) or set Engine Python to an interpreter with PyTorch",
+    "No module named 'nerf_engine'": "the engine package is not on this Python's path; "
+    "reinstall the add-on",
+}
+
+
+class TrainJob(ProcessJob):
+    """``python -m nerf_engine train ... --events jsonl``: the latest numbers of each event kind."""
+
+    def __init__(
+        self,
+        request: TrainRequest,
+        python: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        grace_s: float = 30.0,
+    ):
+        super().__init__(
+            [request.command(python)],
+            env=env,
+            label="Training",
+            grace_s=grace_s,
+        )
+        self.request = request
+        self.step = self.total_steps = self.start_step = 0
+        self.loss: float | None = None
+        self.psnr: float | None = None
+        self.rays_per_s: float | None = None
+        self.eta_s: float | None = None
+        self.elapsed_s: float | None = None
+        self.preview_path: str | None = None
+        self.target_path: str | None = None
+        self.previews = 0  # preview events so far
+        self.checkpoint: str | None = None
+        self.stopped: str | None = None  # the done event's reason
+        self.final_psnr: float | None = None
+        self.error: str | None = None
+
+    @property
+    def progress(self) -> float:
+        """0..1: steps done, or the time budget spent if that is further along."""
+        if self.stopped in ("completed", "time_budget"):
+            return 1.0
+        fraction = self.step / self.total_steps if self.total_steps else 0.0
+        budget = self.request.max_seconds
+        if budget > 0 and self.elapsed_s:
+            fraction = max(fraction, self.elapsed_s / budget)
+        return min(1.0, max(0.0, fraction))
+
+    def on_event(self, record: dict) -> None:
+        kind = record["event"]
+        self.step = max(self.step, _int(record.get("step")))
+        if kind == "start":
+            self.total_steps = _int(record.get("total_steps")) or self.total_steps
+            self.start_step = _int(record.get("step"))
+        elif kind == "progress":
+            self.total_steps = _int(record.get("total_steps")) or self.total_steps
+            for key in ("loss", "psnr", "rays_per_s", "eta_s", "elapsed_s"):
+                setattr(self, key, _float(record.get(key)))
+        elif kind == "preview":
+            self.preview_path = record.get("latest") or record.get("path")
+            self.target_path = record.get("target") or self.target_path
+            self.previews += 1
+        elif kind == "checkpoint":
+            self.checkpoint = record.get("path") or self.checkpoint
+        elif kind == "done":
+            self.stopped = str(record.get("stopped") or "completed")
+            self.checkpoint = record.get("checkpoint") or self.checkpoint
+            self.final_psnr = _float(record.get("psnr"))
+        elif kind == "error":
+            self.error = str(record.get("message") or "the engine reported an error")
+
+    def outcome(self, returncode: int) -> tuple[str, str]:
+        if self.error:
+            return "failed", f"Training failed: {self.error}"
+        if self.stopped is not None and returncode == 0:
+            if self.stopped in ("signal", "cancelled"):
+                saved = Path(self.checkpoint).name if self.checkpoint else "a checkpoint"
+                return "cancelled", (
+                    f"Training stopped at step {self.step} of {self.total_steps}; {saved} is "
+                    "saved, Resume continues from it."
+                )
+            return "finished", self.summary()
+        if self.stop_requested:
+            how = "was killed" if self.killed else f"exited with status {returncode}"
+            return "cancelled", (
+                f"Training stopped: the trainer {how} before saving a checkpoint; Resume "
+                "continues from the last periodic one, if any."
+            )
+        reason = self.failure_reason(returncode)
+        text = "\n".join(self.output)
+        hints = [hint for needle, hint in HINTS.items() if needle in text]
+        return "failed", f"Training failed: {reason}" + (f" ({hints[0]})" if hints else "")
+
+    def summary(self) -> str:
+        why = " (time budget reached)" if self.stopped == "time_budget" else ""
+        psnr = f", test PSNR {self.final_psnr:.2f} dB" if self.final_psnr is not None else ""
+        return f"Trained to step {self.step}{why} in '{self.request.run_dir}'{psnr}."
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
