@@ -318,3 +318,14 @@ def test_dataset_and_cameras_import_without_torch_or_image_libraries():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "imported"
+
+
+def test_extra_frame_keys_round_trip(tmp_path):
+    intr = Intrinsics(fl_x=50.0, fl_y=50.0, cx=16.0, cy=12.0, w=32, h=24)
+    extra = {"depth_file_path": "depth/r_0.exr", "mask_path": "mask/r_0.png", "rotation": 0.1}
+    frames = [Frame(np.eye(4), intr, extra=extra), Frame(np.eye(4), intr)]
+    write_transforms(tmp_path / "cameras.json", frames)
+    back = read_transforms(tmp_path / "cameras.json", require_images=False)
+    assert back.frames[0].extra == extra and back.frames[1].extra == {}
+    with pytest.raises(ValueError, match="not extra"):
+        write_transforms(tmp_path / "bad.json", [Frame(np.eye(4), intr, extra={"w": 3})])
