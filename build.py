@@ -4,6 +4,7 @@
     python3 build.py setup    create .venv (Python 3.11) with the pinned dependencies
     python3 build.py test     set up if needed, lint, run the whole test suite
     python3 build.py lint     ruff check + ruff format --check
+    python3 build.py demo     set up if needed, then run the whole loop on the demo scene
 
 Extra arguments after ``test`` go to pytest (``python3 build.py test -k sampling``).
 """
@@ -79,6 +80,11 @@ def test(pytest_args: list[str]) -> None:
     run([venv_python(), "-m", "pytest", *pytest_args])
 
 
+def demo(demo_args: list[str]) -> None:
+    setup()
+    run([venv_python(), ROOT / "demo" / "run_demo.py", *demo_args])
+
+
 def main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -90,6 +96,8 @@ def main(argv: list[str]) -> None:
         lint()
     elif command == "test":
         test(rest)
+    elif command == "demo":
+        demo(rest)
     else:
         sys.exit(f"build.py: unknown command {command!r}; try `python3 build.py --help`.")
 
