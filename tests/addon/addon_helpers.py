@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
 import bpy
 
 from blender_nerf.nerf_engine.dataset import SPLITS, read_split
@@ -114,3 +121,136 @@ def configure_fast_render(scene, size=(32, 32), samples=1):
     scene.cycles.max_bounces = 1
     scene.render.resolution_x, scene.render.resolution_y = size
     scene.render.resolution_percentage = 100
+
+
+class RecordingLayout:
+    """A stand-in for ``UILayout`` that checks every property and operator it is asked to show.
+
+    ``prop(data, "name")`` fails unless ``name`` is an RNA property of ``data``; ``operator(id)``
+    fails unless the operator is registered. Sub-layouts record into the same list.
+    """
+
+    def __init__(self, calls=None):
+        self.calls = [] if calls is None else calls
+
+    def __setattr__(self, name, value):
+        if name != "calls":
+            assert hasattr(bpy.types.UILayout, name) or name in bpy.types.UILayout.bl_rna.properties
+        object.__setattr__(self, name, value)
+
+    def _sub(self, *args, **kwargs):
+        return RecordingLayout(self.calls)
+
+    row = column = box = split = grid_flow = column_flow = _sub
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{data.bl_rna.identifier} has no property {name!r}"
+        self.calls.append(("prop", data.bl_rna.identifier, name))
+
+    def operator(self, idname, **kwargs):
+        module, name = idname.split(".")
+        assert name in dir(getattr(bpy.ops, module)), f"operator {idname} is not registered"
+        self.calls.append(("operator", idname))
+        return SimpleNamespace()
+
+    def label(self, text="", icon="NONE", **kwargs):
+        assert isinstance(text, str)
+        self._check_icon(icon)
+        self.calls.append(("label", text))
+
+    def progress(self, factor=0.0, text="", **kwargs):
+        assert 0.0 <= factor <= 1.0
+        self.calls.append(("progress", factor))
+
+    def separator(self, **kwargs):
+        pass
+
+    def template_icon(self, icon_value=0, scale=1.0, **kwargs):
+        assert icon_value > 0, "template_icon needs a real icon id"
+        self.calls.append(("template_icon", icon_value))
+
+    @staticmethod
+    def _check_icon(icon):
+        icons = bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items
+        assert icon in icons, f"unknown icon {icon!r}"
+
+
+# The tiny training configuration (same algorithm, seconds on a CPU) as Extra Arguments.
+TINY_ARGS = (
+    "--set model.depth=2 --set model.width=32 --set model.view_width=16 "
+    "--set model.skip_layer=none --set sampling.n_coarse=8 --set sampling.n_fine=8 "
+    "--set batch_rays=64 --set log_every=2 --set preview_every=5 --set checkpoint_every=5 "
+    "--set preview_max_side=16 --set eval_views=1"
+)
+
+
+def tiny_dataset(scene, out_dir, views=6):
+    """Export a 16×16-pixel rig dataset of the default cube (train 4, val 1, test 1)."""
+    configure_fast_render(scene, size=(16, 16))
+    assert export(scene, out_dir, rig_views=views) == {"FINISHED"}
+    return out_dir
+
+
+def tiny_training(scene, run_dir, steps=20, extra=""):
+    """Point ``scene.nerf`` at ``run_dir`` with the tiny configuration on the CPU."""
+    nerf = scene.nerf
+    nerf.run_dir = str(run_dir)
+    nerf.preset = "PREVIEW"
+    nerf.train_steps = steps
+    nerf.train_seconds = 0.0
+    nerf.device = "CPU"
+    nerf.train_extra_args = f"{TINY_ARGS} {extra}".strip()
+
+
+def read_events(run_dir):
+    path = Path(run_dir) / "events.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Raise TimeoutError in the main thread after ``seconds``: a hang fails the test."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"no result within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def pid_alive(pid):
+    """Whether process ``pid`` exists and is not a zombie (Linux /proc; else os.kill)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not Path("/proc").is_dir():
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False  # gone between the two checks
+    return state != "Z"
+
+
+def engine_children():
+    """Process ids of this process's children that run ``nerf_engine`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"nerf_engine" in cmdline and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

@@ -45,3 +45,21 @@ def scene(factory_scene):
     configure_fast_render(factory_scene)
     yield factory_scene
     blender_nerf.unregister()
+
+
+@pytest.fixture
+def prefs(scene):
+    """The add-on's preferences: ``scene``'s add-on handed to Blender's add-on machinery, which
+    creates them (a plain ``register()`` has none)."""
+    import addon_utils
+
+    def fail(exc):
+        raise exc
+
+    blender_nerf.unregister()
+    addon_utils.enable("blender_nerf", default_set=True, handle_error=fail)
+    try:
+        yield bpy.context.preferences.addons["blender_nerf"].preferences
+    finally:
+        addon_utils.disable("blender_nerf", default_set=True, handle_error=fail)
+        blender_nerf.register()  # what ``scene`` unregisters

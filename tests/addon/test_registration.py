@@ -10,6 +10,8 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
+from addon_helpers import RecordingLayout  # noqa: E402
+
 import blender_nerf  # noqa: E402
 from blender_nerf import operators, panels, preferences, properties  # noqa: E402
 
@@ -105,54 +107,6 @@ def test_manifest_is_an_extension_manifest():
     assert manifest["id"] == "blender_nerf"
     assert manifest["type"] == "add-on"
     assert tuple(int(x) for x in manifest["blender_version_min"].split(".")) >= (4, 2, 0)
-
-
-class RecordingLayout:
-    """A stand-in for ``UILayout`` that checks every property and operator it is asked to show.
-
-    ``prop(data, "name")`` fails unless ``name`` is an RNA property of ``data``; ``operator(id)``
-    fails unless the operator is registered. Sub-layouts record into the same list.
-    """
-
-    def __init__(self, calls=None):
-        self.calls = [] if calls is None else calls
-
-    def __setattr__(self, name, value):
-        if name != "calls":
-            assert hasattr(bpy.types.UILayout, name) or name in bpy.types.UILayout.bl_rna.properties
-        object.__setattr__(self, name, value)
-
-    def _sub(self, *args, **kwargs):
-        return RecordingLayout(self.calls)
-
-    row = column = box = split = grid_flow = column_flow = _sub
-
-    def prop(self, data, name, **kwargs):
-        assert name in data.bl_rna.properties, f"{data.bl_rna.identifier} has no property {name!r}"
-        self.calls.append(("prop", data.bl_rna.identifier, name))
-
-    def operator(self, idname, **kwargs):
-        module, name = idname.split(".")
-        assert name in dir(getattr(bpy.ops, module)), f"operator {idname} is not registered"
-        self.calls.append(("operator", idname))
-        return SimpleNamespace()
-
-    def label(self, text="", icon="NONE", **kwargs):
-        assert isinstance(text, str)
-        self._check_icon(icon)
-        self.calls.append(("label", text))
-
-    def progress(self, factor=0.0, text="", **kwargs):
-        assert 0.0 <= factor <= 1.0
-        self.calls.append(("progress", factor))
-
-    def separator(self, **kwargs):
-        pass
-
-    @staticmethod
-    def _check_icon(icon):
-        icons = bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items
-        assert icon in icons, f"unknown icon {icon!r}"
 
 
 def _drawn_props(calls):
