@@ -157,10 +157,10 @@ class ProcessJob:
     def failure_reason(self, returncode: int) -> str:
         """The clearest line the child left: ``error: ...``, ``ERROR: ...`` or an exception."""
         lines = [line.strip() for line in self.output if line.strip()]
-        for prefix in ("error: ", "ERROR: "):
-            found = [line for line in lines if line.startswith(prefix)]
+        for marker in ("error: ", "ERROR: "):  # also argparse's "prog: error: ..."
+            found = [line for line in lines if line.startswith(marker) or f": {marker}" in line]
             if found:
-                return found[-1][len(prefix) :]
+                return found[-1].split(marker, 1)[1]
         exceptions = [line for line in lines if _looks_like_exception(line)]
         if exceptions:
             return exceptions[-1]
