@@ -6,6 +6,8 @@ registered, and small, fast Cycles settings.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -63,3 +65,16 @@ def prefs(scene):
     finally:
         addon_utils.disable("blender_nerf", default_set=True, handle_error=fail)
         blender_nerf.register()  # what ``scene`` unregisters
+
+
+@pytest.fixture(scope="session")
+def python_without_torch(tmp_path_factory):
+    """A fresh virtual environment: a working Python that has no PyTorch."""
+    folder = tmp_path_factory.mktemp("venv") / "no_torch"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120
+    )
+    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    probe = subprocess.run([str(python), "-c", "import torch"], capture_output=True, timeout=60)
+    assert probe.returncode != 0, "the new venv can import torch: the test would prove nothing"
+    return python

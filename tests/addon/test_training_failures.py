@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -25,19 +23,6 @@ def _no_hang():
     with time_limit(LIMIT_S):
         yield
     assert jobs.live_jobs() == [] and engine_children() == []
-
-
-@pytest.fixture(scope="session")
-def python_without_torch(tmp_path_factory):
-    """A fresh virtual environment: a working Python that has no PyTorch."""
-    folder = tmp_path_factory.mktemp("venv") / "no_torch"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120
-    )
-    python = folder / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    probe = subprocess.run([str(python), "-c", "import torch"], capture_output=True, timeout=60)
-    assert probe.returncode != 0, "the new venv can import torch: the test would prove nothing"
-    return python
 
 
 def _fails(scene, match, **operator_args):
