@@ -131,7 +131,7 @@ def finish_scene(scene: bpy.types.Scene, job: TrainJob) -> tuple[str, str]:
     return LEVELS[job.state], job.message
 
 
-def show_previews(nerf, job: TrainJob) -> None:
+def show_previews(nerf: bpy.types.PropertyGroup, job: TrainJob) -> None:
     """Load (or reload) the run's latest preview and its ground truth as Blender images."""
     for attr, path, name in (
         ("preview_image", job.preview_path, PREVIEW_NAME),
@@ -161,7 +161,7 @@ def duration(seconds: float) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
-def _reset(nerf, job: ProcessJob) -> None:
+def _reset(nerf: bpy.types.PropertyGroup, job: ProcessJob) -> None:
     nerf.job_running = True
     nerf.job_progress = 0.0
     nerf.job_status = status_line(job)

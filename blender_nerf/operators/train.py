@@ -14,6 +14,7 @@ from .. import training
 from ..engine_python import EngineSetupError
 from ..jobs import JobError
 from ..scene_io import SceneError
+from ..train_job import TrainJob
 
 # Errors that stop a training from starting, with a message for the user.
 START_ERRORS = (SceneError, EngineSetupError, JobError, OSError)
@@ -68,7 +69,7 @@ class NERF_OT_train(bpy.types.Operator):
         self.report({"INFO"}, f"Training started: {job.request.run_dir}")
         return {"FINISHED"}
 
-    def _start(self, context: bpy.types.Context):
+    def _start(self, context: bpy.types.Context) -> TrainJob | None:
         try:
             return training.start(context, resume=self.resume)
         except START_ERRORS as exc:

@@ -5,6 +5,7 @@ cancel and resume."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from addon_helpers import (  # noqa: E402
 
 from blender_nerf import background, jobs, panels, scene_io, training  # noqa: E402
 from blender_nerf.nerf_engine.checkpoint import read_checkpoint  # noqa: E402
+from blender_nerf.train_job import TrainRequest, parse_extra_args  # noqa: E402
 
 LIMIT_S = 120
 
@@ -154,3 +156,57 @@ def test_cancel_operator_waits_for_the_checkpoint_headless(scene, tmp_path):
     assert job.state == "cancelled" and not scene.nerf.job_running
     assert (tmp_path / "run" / "checkpoints" / f"step_{job.step:07d}.pt").is_file()
     assert not bpy.ops.nerf.cancel_job.poll() and bpy.ops.nerf.train.poll()
+
+
+def test_a_time_budget_ends_the_run_and_fills_the_bar(scene, tmp_path):
+    tiny_dataset(scene, tmp_path / "data")
+    tiny_training(scene, tmp_path / "run", steps=100000)
+    scene.nerf.train_seconds = 1.0
+    assert bpy.ops.nerf.train() == {"FINISHED"}
+    done = read_events(tmp_path / "run")[-1]
+    assert done["stopped"] == "time_budget" and 0 < done["step"] < 100000
+    assert "(time budget reached)" in scene.nerf.job_status
+    assert scene.nerf.job_progress == 1.0 and scene.nerf.train_total_steps == 100000
+
+
+def test_loading_a_file_stops_the_training_of_the_old_one(scene, tmp_path):
+    tiny_dataset(scene, tmp_path / "data")
+    run = tmp_path / "run"
+    tiny_training(scene, run, steps=100000)
+    job = training.start(bpy.context)
+    _tick_until(job, lambda: job.step > 0)
+    path = tmp_path / "saved while training.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    assert job.stop_requested and not bpy.context.scene.nerf.job_running
+    with time_limit(60):
+        while background.tick() is not None:  # the timer reaps the detached trainer
+            time.sleep(0.02)
+    assert job.state == "cancelled" and job.stopped == "signal" and engine_children() == []
+    assert (run / "checkpoints" / f"step_{job.step:07d}.pt").is_file()
+    assert bpy.ops.nerf.train.poll()
+
+
+def test_the_training_panel_draws_through_its_class(scene):
+    layout = RecordingLayout()
+    panels.NERF_PT_training.draw(SimpleNamespace(layout=layout), bpy.context)
+    drawn = {c[2] for c in layout.calls if c[0] == "prop"}
+    assert {"dataset_dir", "run_dir", "preset", "train_steps", "train_seconds", "device"} <= drawn
+    assert layout.calls.count(("operator", "nerf.train")) == 2  # Train and Resume
+    assert panels.NERF_PT_training.bl_parent_id == panels.NERF_PT_main.bl_idname
+
+
+def test_train_request_command_lines(tmp_path):
+    request = TrainRequest("/data", "/run", preset="paper", steps=0, device="cuda")
+    assert request.command("py") == [
+        "py", "-m", "nerf_engine", "train", "/data", "--out", "/run", "--events", "jsonl",
+        "--device", "cuda", "--preset", "paper",
+    ]  # fmt: skip
+    budget = TrainRequest("/d", "/r", steps=500, max_seconds=90.5, resume=True, extra_args=("-x",))
+    assert budget.command("py")[9:] == [
+        "--device", "auto", "--steps", "500", "--max-seconds", "90.5", "--resume", "-x",
+    ]  # fmt: skip
+    assert parse_extra_args("--set 'a=b c' --set x=1") == ("--set", "a=b c", "--set", "x=1")
+    for managed in ("--resume", "--events=jsonl", "--out"):
+        with pytest.raises(ValueError, match=f"{managed.split('=')[0]} is set by the panel"):
+            parse_extra_args(managed)
