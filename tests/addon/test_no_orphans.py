@@ -23,7 +23,7 @@ from addon_helpers import (  # noqa: E402
 )
 
 import blender_nerf  # noqa: E402
-from blender_nerf import jobs, training  # noqa: E402
+from blender_nerf import background, jobs, training  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +72,7 @@ def test_unregister_stops_the_trainer_with_a_checkpoint(scene, tmp_path):
         blender_nerf.unregister()  # the add-on is disabled while training
     try:
         assert not pid_alive(pid), "the trainer outlived the add-on"
-        assert jobs.live_jobs() == []
+        assert jobs.live_jobs() == [] and not bpy.app.timers.is_registered(background.tick)
         assert job.state == "cancelled" and not job.killed
         assert read_events(tmp_path / "run")[-1]["stopped"] == "signal"
         assert (tmp_path / "run" / "checkpoints" / f"step_{job.step:07d}.pt").is_file()

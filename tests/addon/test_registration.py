@@ -13,7 +13,7 @@ bpy = pytest.importorskip("bpy")
 from addon_helpers import RecordingLayout  # noqa: E402
 
 import blender_nerf  # noqa: E402
-from blender_nerf import operators, panels, preferences, properties  # noqa: E402
+from blender_nerf import background, operators, panels, preferences, properties  # noqa: E402
 
 ALL_CLASSES = (
     *properties.CLASSES,
@@ -29,6 +29,8 @@ def _registered() -> dict[str, bool]:
         "Camera.nerf": hasattr(bpy.types.Camera, "nerf"),
         "operator": "export_dataset" in dir(bpy.ops.nerf),
         "load_post": properties.reset_job_state in bpy.app.handlers.load_post,
+        "load_pre": background.stop_on_load in bpy.app.handlers.load_pre,
+        "train operator": "train" in dir(bpy.ops.nerf),
     }
     for cls in ALL_CLASSES:
         state[cls.__name__] = cls.is_registered
