@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--markdown", help="also write the results as a Markdown table to this file")
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 8) -> float:
@@ -64,11 +65,10 @@ def _cpu_times() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-def flops_per_step(config: TrainConfig, state) -> float:
-    """Training FLOPs of one step: forward + backward ≈ 3 × forward, coarse and fine networks."""
-    per_sample = state.model.coarse.flops_per_sample()
-    samples = config.sampling.n_coarse + (config.sampling.n_coarse + config.sampling.n_fine)
-    return 3.0 * per_sample * samples * config.batch_rays
+def training_flops(state, n_samples: int) -> float:
+    """FLOPs of training on ``n_samples`` field evaluations (the count the step reports: rays that
+    miss the scene box cost nothing): forward + backward ≈ 3 × forward."""
+    return 3.0 * state.model.coarse.flops_per_sample() * n_samples
 
 
 def measure(config: TrainConfig, dataset: Path, steps: int, quality_seconds: float) -> dict:
@@ -79,8 +79,9 @@ def measure(config: TrainConfig, dataset: Path, steps: int, quality_seconds: flo
         synchronize(state.device)
         user0, sys0 = _cpu_times()
         start = time.perf_counter()
+        n_samples = 0
         for _ in range(steps):
-            train_step(state)
+            n_samples += train_step(state)[2]
         synchronize(state.device)
         seconds = time.perf_counter() - start
         user1, sys1 = _cpu_times()
@@ -102,7 +103,7 @@ def measure(config: TrainConfig, dataset: Path, steps: int, quality_seconds: flo
             "rays_per_pass": state.pass_rays,
             "ms_per_step": 1000 * seconds / steps,
             "train_rays_per_s": config.batch_rays * steps / seconds,
-            "gflops": flops_per_step(config, state) * steps / seconds / 1e9,
+            "gflops": training_flops(state, n_samples) / seconds / 1e9,
             "cpu_user_s": user1 - user0,
             "cpu_system_s": sys1 - sys0,
             "render_s_per_view": render_s,
@@ -154,11 +155,40 @@ def run(args) -> int:
                 row["peak_gflops"] = peaks.get(row["precision"], peaks["fp32"])
                 rows.append(row)
                 print(format_row(row), flush=True)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(device, peaks, rows, args))
     if args.json:
         Path(args.json).write_text(
             json.dumps({"device": str(device), "peaks": peaks, "rows": rows}, indent=2)
         )
     return 0
+
+
+def markdown_table(device: torch.device, peaks: dict, rows: list[dict], args) -> str:
+    head = (
+        f"`python -m nerf_engine bench --presets {args.presets} --precision {args.precision} "
+        f"--steps {args.steps} --size {args.size}"
+        + (f" --quality-seconds {args.quality_seconds:g}`" if args.quality_seconds else "`")
+        + f"\n\ndevice {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s\n\n"
+    )
+    quality = any("test_psnr" in r for r in rows)
+    cols = "| preset | precision | rays/pass | ms/step | train rays/s | GFLOP/s (% of peak) |"
+    cols += " CPU user / sys s | render s/view | render rays/s |"
+    cols += " steps in budget | test PSNR |" if quality else ""
+    lines = [cols, "|" + "---|" * cols.count(" |")]
+    for r in rows:
+        line = (
+            f"| {r['preset']} | {r['precision']} | {r['rays_per_pass']} | {r['ms_per_step']:.0f} "
+            f"| {r['train_rays_per_s']:.0f} | {r['gflops']:.0f} "
+            f"({100 * r['gflops'] / r['peak_gflops']:.0f}%) | {r['cpu_user_s']:.1f} / "
+            f"{r['cpu_system_s']:.1f} | {r['render_s_per_view']:.2f} "
+            f"| {r['render_rays_per_s']:.0f} |"
+        )
+        if quality:
+            line += f" {r.get('quality_steps', '')} | {r.get('test_psnr', float('nan')):.2f} |"
+        lines.append(line)
+    return head + "\n".join(lines) + "\n"
 
 
 def format_row(row: dict) -> str:

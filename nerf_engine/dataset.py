@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
@@ -74,6 +74,10 @@ class Split:
     @property
     def root(self) -> Path:
         return self.source.parent
+
+    def first(self, n: int) -> Split:
+        """The same split limited to its first ``n`` frames (all of them for n <= 0)."""
+        return replace(self, frames=self.frames[:n]) if n > 0 else self
 
     def poses(self) -> np.ndarray:
         """[N, 4, 4] camera-to-world matrices."""

@@ -93,11 +93,7 @@ def evaluate_run(
     """Render ``split`` of the run's dataset with its latest checkpoint and measure it."""
     configure_process()
     run = load_run(run_dir, device)
-    data = read_split(run.dataset_dir, split)
-    if max_views > 0:
-        data = Split(
-            data.name, data.source, data.frames[:max_views], data.aabb, data.near, data.far
-        )
+    data = read_split(run.dataset_dir, split).first(max_views)
     device_used = next(run.model.parameters()).device
     bounds = RayBounds(run.box, run.config.sampling.use_aabb, device_used)
     dtype = autocast_dtype(run.config.mixed_precision, device_used)

@@ -400,18 +400,13 @@ def _final_eval(state: TrainState, log: EventLog) -> float | None:
     if split is None:
         return None
     try:
-        frames = read_split(state.dataset_dir, split).frames[: state.config.eval_views]
-    except DatasetError as exc:
+        frames = read_split(state.dataset_dir, split).first(state.config.eval_views)
+        report = evaluate_views(
+            state.model, state.box, state.bounds, frames, state.config, state.dtype
+        )
+    except DatasetError as exc:  # the model is saved; a broken test split only costs the metrics
         log.emit("eval", state.step, split=split, error=str(exc))
         return None
-    report = evaluate_views(
-        state.model,
-        state.box,
-        state.bounds,
-        Split(split, state.run_dir, tuple(frames)),
-        state.config,
-        state.dtype,
-    )
     report.update(step=state.step, split=split)
     write_json_atomic(state.run_dir / "metrics.json", report)
     log.emit(

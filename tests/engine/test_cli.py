@@ -135,3 +135,19 @@ def test_bad_input_is_one_clear_line_and_exit_2(toy_dataset, tmp_path, args, mes
         error = events_of(result.stdout)[-1]
         assert error["event"] == "error" and message in error["message"]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_bench_runs_and_reports_every_figure(tmp_path):
+    result = engine(
+        "bench", "--presets", "preview", "--precision", "off", "--steps", 1, "--size", 24,
+        "--json", tmp_path / "bench.json", "--markdown", tmp_path / "bench.md",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["peaks"]["fp32"] > 0 and data["peaks"]["bf16"] > 0
+    (row,) = data["rows"]
+    for key in ("ms_per_step", "train_rays_per_s", "gflops", "render_rays_per_s", "cpu_user_s"):
+        assert row[key] > 0, key
+    assert (
+        row["precision"] == "fp32" and "| preview | fp32 |" in (tmp_path / "bench.md").read_text()
+    )
