@@ -137,8 +137,12 @@ def show_previews(nerf: bpy.types.PropertyGroup, job: TrainJob) -> None:
         ("preview_image", job.preview_path, PREVIEW_NAME),
         ("target_image", job.target_path, TARGET_NAME),
     ):
-        if path and Path(path).is_file():
+        if not path or not Path(path).is_file():
+            continue
+        try:
             setattr(nerf, attr, scene_io.show_image_file(Path(path), name))
+        except RuntimeError:  # unreadable right now: keep the last image, training goes on
+            continue
 
 
 def status_line(job: TrainJob) -> str:
