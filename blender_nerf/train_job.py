@@ -148,7 +148,12 @@ class TrainJob(ProcessJob):
                 )
             return "finished", self.summary()
         if self.stop_requested:
-            how = "was killed" if self.killed else f"exited with status {returncode}"
+            if self.killed:
+                how = f"did not stop within {self.grace_s:g} s and was killed"
+            elif self.total_steps == 0:  # still loading: no signal handler yet
+                how = "stopped while starting up"
+            else:
+                how = f"exited with status {returncode}"
             return "cancelled", (
                 f"Training stopped: the trainer {how} before saving a checkpoint; Resume "
                 "continues from the last periodic one, if any."

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -127,3 +128,15 @@ def test_a_trainer_killed_by_a_signal(scene, tmp_path):
     assert (level, job.state) == ("ERROR", "failed")
     assert message == "Training failed: killed by signal SIGKILL"
     assert scene.nerf.job_status == message and not scene.nerf.job_running
+
+
+def test_cancel_while_the_trainer_starts_up(tmp_path, scene):
+    """Before the engine installs its signal handlers SIGTERM ends it at once: no checkpoint,
+    and the message says so."""
+    data = tiny_dataset(scene, tmp_path / "data")
+    request = TrainRequest(str(data), str(tmp_path / "run"), device="cpu", steps=50)
+    engine = engine_python.EnginePython(sys.executable, (engine_python.addon_dir(),), "")
+    job = TrainJob(request, sys.executable, env=engine.env()).start()
+    job.cancel(timeout=30)
+    assert job.state == "cancelled" and job.total_steps == 0 and not job.killed
+    assert job.message.startswith("Training stopped: the trainer stopped while starting up")
