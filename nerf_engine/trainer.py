@@ -81,6 +81,8 @@ class TrainState:
     pass_rays: int
     chunk_rays: int
     step: int = 0
+    checkpoint_step: int = -1  # the step of the newest checkpoint written in this session
+    preview_step: int = -1
 
 
 def train(
@@ -102,10 +104,13 @@ def train(
     run_dir = Path(run_dir)
     checkpoints = _check_run_dir(run_dir, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with EventLog(run_dir / "events.jsonl", on_event, append=resume) as log:
+    with (
+        EventLog(run_dir / "events.jsonl", on_event, append=resume) as log,
+        stop_on_signals() as sig,
+    ):
         try:
             state = build_state(config, str(Path(dataset_dir).resolve()), run_dir, checkpoints)
-            return _run(state, log, should_stop)
+            return _run(state, log, sig, should_stop or (lambda: False))
         except Exception as exc:
             log.emit("error", 0, message=str(exc), kind=type(exc).__name__)
             raise
@@ -204,7 +209,9 @@ def _write_preview_target(state: TrainState) -> None:
     write_png(state.run_dir / "previews" / "target.png", resize_image(rgb, intr.w, intr.h))
 
 
-def _run(state: TrainState, log: EventLog, should_stop: Callable[[], bool] | None) -> TrainResult:
+def _run(
+    state: TrainState, log: EventLog, signalled: Callable[[], bool], cancelled: Callable[[], bool]
+) -> TrainResult:
     cfg = state.config
     _write_preview_target(state)
     write_json_atomic(
@@ -228,14 +235,18 @@ def _run(state: TrainState, log: EventLog, should_stop: Callable[[], bool] | Non
         resumed=state.step > 0,
         n_train_rays=int(state.sampler.rgba.shape[0]),
     )
-    with stop_on_signals() as signalled:
-        stopped = _loop(state, log, signalled, should_stop or (lambda: False))
-    path = _checkpoint(state, log)
+    first_step = state.step
+    stopped = _loop(state, log, signalled, cancelled)
+    if state.step > first_step and state.checkpoint_step != state.step:
+        _checkpoint(state, log)  # (a run stopped before its first step has nothing to save)
+    saved = list_checkpoints(state.run_dir)
+    path = saved[-1] if saved else None
     final_psnr = None
     if stopped in ("completed", "time_budget"):
-        _preview(state, log)
+        if state.preview_step != state.step:
+            _preview(state, log)
         final_psnr = _final_eval(state, log)
-    log.emit("done", state.step, stopped=stopped, checkpoint=str(path), psnr=final_psnr)
+    log.emit("done", state.step, stopped=stopped, checkpoint=path and str(path), psnr=final_psnr)
     return TrainResult(state.run_dir, state.step, stopped, final_psnr)
 
 
@@ -362,11 +373,13 @@ def _checkpoint(state: TrainState, log: EventLog) -> Path:
         generator=state.generator,
     )
     prune_checkpoints(state.run_dir, state.config.keep_checkpoints)
+    state.checkpoint_step = state.step
     log.emit("checkpoint", state.step, path=str(path))
     return path
 
 
 def _preview(state: TrainState, log: EventLog) -> None:
+    state.preview_step = state.step
     intr = _preview_intrinsics(state)
     view = render_view(
         state.model,

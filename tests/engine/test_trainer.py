@@ -170,3 +170,18 @@ def test_bounds_estimated_for_datasets_without_them(toy_dataset_no_bounds, tmp_p
         distance = np.linalg.norm(origins[:, None] - corners[None], axis=-1)
         assert box.near <= 0.5 * distance.min()  # nothing of the scene is nearer than near
         assert box.far >= distance.max()  # nor farther than far
+
+
+def test_final_step_is_saved_and_previewed_once(toy_dataset, tmp_path):
+    train(tiny_config(steps=10), toy_dataset, tmp_path / "run")  # 10 is a checkpoint/preview step
+    kinds = [(e["event"], e["step"]) for e in read_events(tmp_path / "run")]
+    assert kinds.count(("checkpoint", 10)) == 1 and kinds.count(("preview", 10)) == 1
+    done = read_events(tmp_path / "run")[-1]
+    assert done["checkpoint"].endswith("step_0000010.pt")
+
+
+def test_stopped_before_the_first_step_writes_no_checkpoint(toy_dataset, tmp_path):
+    result = train(tiny_config(steps=10), toy_dataset, tmp_path / "run", should_stop=lambda: True)
+    assert (result.stopped, result.step) == ("cancelled", 0)
+    assert list_checkpoints(tmp_path / "run") == []
+    assert read_events(tmp_path / "run")[-1]["checkpoint"] is None
