@@ -5,14 +5,17 @@ Registered as a Blender extension (see addon_manifest.toml). Modules:
 ``operators`` (``bpy.ops.nerf.*``), ``scene_io`` (bpy objects -> plain data), ``geometry``
 (camera math without bpy), ``export_plan``/``export_job``/``render_setup`` (Export Dataset),
 ``jobs``/``train_job`` (engine subprocesses, no bpy), ``background`` (polling them from a timer),
-``training`` (Train NeRF), ``engine_python`` (which Python runs the engine; Install Dependencies).
+``training`` (Train NeRF), ``engine_python`` (which Python runs the engine; Install Dependencies),
+``view_plan``/``view_jobs``/``scene_jobs`` (cameras and engine jobs of Render Views and Compare),
+``render_views``, ``comparison``/``ground_truth``, ``view_import`` (Import View),
+``camera_import`` (Import Cameras), ``panels_views`` (the Render and Compare sub-panels).
 """
 
 import bpy
 
-from . import background, operators, panels, preferences, properties
+from . import background, operators, panels, panels_views, preferences, properties
 
-_CLASSES = (*preferences.CLASSES, *operators.CLASSES, *panels.CLASSES)
+_CLASSES = (*preferences.CLASSES, *operators.CLASSES, *panels.CLASSES, *panels_views.CLASSES)
 
 
 def register():

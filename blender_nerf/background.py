@@ -40,8 +40,8 @@ class Watch:
     finish: Finish
 
 
-# Watched jobs by key ("train:<scene uid>", "install"). Module state on purpose: a timer function
-# and the load/exit handlers must all find the same jobs.
+# Watched jobs by key ("train:<scene uid>", "render:…", "compare:…", "install"). Module state on
+# purpose: a timer function and the load/exit handlers must all find the same jobs.
 _WATCHED: dict[str, Watch] = {}
 _DETACHED: list[ProcessJob] = []  # stopping after a file load; reaped by the timer
 
@@ -50,6 +50,20 @@ def get(key: str) -> ProcessJob | None:
     """The watched job under ``key`` while it runs."""
     watch = _WATCHED.get(key)
     return watch.job if watch is not None and not watch.job.done else None
+
+
+def scene_key(kind: str, scene: bpy.types.Scene) -> str:
+    """The key of a scene's job of ``kind`` ("train", "render", "compare")."""
+    return f"{kind}:{scene.session_uid}"
+
+
+def scene_job(scene: bpy.types.Scene) -> tuple[str, ProcessJob] | None:
+    """(key, job) of the scene's running job of any kind; one runs at a time per scene."""
+    suffix = f":{scene.session_uid}"
+    for key, watch in _WATCHED.items():
+        if key.endswith(suffix) and not watch.job.done:
+            return key, watch.job
+    return None
 
 
 def watch(key: str, job: ProcessJob, update: Update, finish: Finish) -> None:
@@ -121,8 +135,8 @@ def _redraw_sidebars() -> None:
 
 @bpy.app.handlers.persistent
 def stop_on_load(*_args) -> None:
-    """Before another file loads: stop every training job (its scene is about to go)."""
-    for key in [k for k in _WATCHED if k.startswith("train:")]:
+    """Before another file loads: stop every scene's job (the scene is about to go)."""
+    for key in [k for k in _WATCHED if k != "install"]:
         watch = _WATCHED.pop(key)
         watch.job.request_stop()
         _DETACHED.append(watch.job)

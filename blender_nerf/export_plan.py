@@ -130,8 +130,8 @@ def folder_setting(path_setting: str, label: str) -> Path:
     return Path(bpy.path.abspath(path_setting)).resolve()
 
 
-def check_writable(root: Path) -> None:
-    """Create ``root`` if needed and prove a file can be written there."""
+def check_writable(root: Path, label: str = "dataset folder") -> None:
+    """Create ``root`` (the ``label``) if needed and prove a file can be written there."""
     try:
         root.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".nerf_probe_", dir=root)
@@ -140,8 +140,7 @@ def check_writable(root: Path) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise SceneError(
-            f"Cannot write to the dataset folder '{root}' ({reason}); choose a folder you can "
-            "write to."
+            f"Cannot write to the {label} '{root}' ({reason}); choose a folder you can write to."
         ) from exc
 
 

@@ -146,6 +146,9 @@ class ProcessJob:
     def on_event(self, record: dict) -> None:
         """Called on the polling thread for every engine event, in order."""
 
+    def on_output(self, line: str) -> None:
+        """Called on the polling thread for every other line of output (stdout and stderr)."""
+
     def outcome(self, returncode: int) -> tuple[str, str]:
         """(state, message) once the last child exited with ``returncode``."""
         if returncode == 0:
@@ -215,6 +218,7 @@ class ProcessJob:
             record = _parse_event(line) if kind == "out" else None
             if record is None:
                 self.output.append(line)
+                self.on_output(line)
                 continue
             self.on_event(record)
             events.append(record)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bpy
 
-from . import training
+from . import background, training
 
 CATEGORY = "NeRF"
 PREVIEW_SCALE = 6.0  # preview icons, in UI units (the two fit side by side in the sidebar)
@@ -71,8 +71,10 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     nerf = context.scene.nerf
     if nerf.job_running:
         layout.progress(factor=nerf.job_progress, text=nerf.job_status or "Working")
-        if training.running_job(context.scene) is None:  # an export: its modal operator
+        if background.scene_job(context.scene) is None:  # an export: its modal operator
             layout.label(text="Esc cancels", icon="CANCEL")
+        elif training.running_job(context.scene) is None:  # Render Views, Compare
+            layout.operator("nerf.cancel_job", text="Cancel", icon="CANCEL")
     elif nerf.job_status:
         layout.label(text=nerf.job_status, icon="INFO")
     else:
@@ -230,7 +232,11 @@ def _draw_progress(layout, nerf, job) -> None:
 
 
 def _draw_previews(layout, nerf) -> None:
-    images = [(nerf.preview_image, "Prediction"), (nerf.target_image, "Ground Truth")]
+    draw_images(layout, [(nerf.preview_image, "Prediction"), (nerf.target_image, "Ground Truth")])
+
+
+def draw_images(layout, images, scale: float = PREVIEW_SCALE) -> None:
+    """Images side by side as preview icons, each under its title; nothing if none is set."""
     if not any(image for image, _ in images):
         return
     row = layout.row()
@@ -239,7 +245,7 @@ def _draw_previews(layout, nerf) -> None:
         col.label(text=title)
         icon = image.preview.icon_id if image is not None and image.preview else 0
         if icon:
-            col.template_icon(icon_value=icon, scale=PREVIEW_SCALE)
+            col.template_icon(icon_value=icon, scale=scale)
         else:
             col.label(text=image.name if image is not None else "—", icon="IMAGE_DATA")
 

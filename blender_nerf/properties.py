@@ -189,21 +189,69 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     render_source: EnumProperty(
         name="Cameras",
+        description="The cameras Render Views and Compare render",
         items=(
-            ("ACTIVE", "Active Camera", ""),
-            ("SELECTED", "Selected Cameras", ""),
-            ("ANIMATION", "Animation", ""),
+            ("ACTIVE", "Active Camera", "The scene's active camera"),
+            ("SELECTED", "Selected Cameras", "Every selected camera, each with its own lens"),
+            ("ANIMATION", "Animation", "The active camera over a frame range"),
         ),
         default="ACTIVE",
+    )
+    render_use_scene_range: BoolProperty(
+        name="Scene Frame Range", description="Use the scene's start, end and step", default=True
+    )
+    render_frame_start: IntProperty(name="Start", default=1)
+    render_frame_end: IntProperty(name="End", default=250)
+    render_frame_step: IntProperty(name="Step", min=1, default=1)
+    render_depth: BoolProperty(
+        name="Depth",
+        description="Also write depth (16-bit PNG, metres = value / 65535 × depth_max of "
+        "render.json)",
+        default=False,
     )
     import_target: EnumProperty(
         name="Import As",
         items=(
-            ("PLANE", "Plane", ""),
-            ("CAMERA_BACKGROUND", "Camera Background", ""),
-            ("COMPOSITOR", "Compositor", ""),
+            ("PLANE", "Image Plane", "A plane filling the camera's view at Plane Distance"),
+            ("CAMERA_BACKGROUND", "Camera Background", "The camera's viewport background image"),
+            ("COMPOSITOR", "Compositor", "Behind the scene's own render, in the compositor"),
         ),
         default="PLANE",
+    )
+    import_distance: FloatProperty(
+        name="Plane Distance",
+        description="How far in front of the camera the image plane stands; 0: just inside the "
+        "camera's Clip End (behind everything it sees)",
+        min=0.0,
+        default=0.0,
+        unit="LENGTH",
+    )
+    import_opacity: FloatProperty(name="Opacity", min=0.0, max=1.0, default=1.0, subtype="FACTOR")
+    import_depth: EnumProperty(
+        name="Show",
+        items=(
+            ("BACK", "Back", "Behind the scene's objects"),
+            ("FRONT", "Front", "In front of the scene's objects"),
+        ),
+        default="BACK",
+    )
+    # --- the last Compare (read-only in the UI) ---
+    compare_psnr: FloatProperty(name="PSNR", default=0.0, description="Mean PSNR in dB")
+    compare_ssim: FloatProperty(name="SSIM", default=0.0, precision=4)
+    compare_psnr_mask: FloatProperty(name="PSNR (object)", default=0.0)
+    compare_ssim_mask: FloatProperty(name="SSIM (object)", default=0.0, precision=4)
+    compare_views: IntProperty(name="Views", default=0)
+    compare_report: StringProperty(name="Report", default="", subtype="FILE_PATH")
+    compare_image: PointerProperty(
+        name="Side by Side",
+        type=bpy.types.Image,
+        description="Ground truth | NeRF | error of the first compared view",
+    )
+    curve_image: PointerProperty(
+        name="Training Curve", type=bpy.types.Image, description="PSNR and loss over the steps"
+    )
+    render_image: PointerProperty(
+        name="NeRF Render", type=bpy.types.Image, description="The first view of Render Views"
     )
     # --- state of the running job (read-only in the UI) ---
     job_progress: FloatProperty(name="Progress", min=0.0, max=1.0, default=0.0, subtype="FACTOR")

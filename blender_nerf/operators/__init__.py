@@ -3,6 +3,7 @@
 from .dependencies import NERF_OT_check_engine, NERF_OT_install_dependencies
 from .export_dataset import NERF_OT_export_dataset
 from .train import NERF_OT_cancel_job, NERF_OT_job_report, NERF_OT_train
+from .views import CLASSES as VIEW_CLASSES
 
 CLASSES = (
     NERF_OT_export_dataset,
@@ -11,4 +12,5 @@ CLASSES = (
     NERF_OT_job_report,
     NERF_OT_check_engine,
     NERF_OT_install_dependencies,
+    *VIEW_CLASSES,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from .. import training
+from .. import background, training
 from ..engine_python import EngineSetupError
 from ..jobs import JobError
 from ..scene_io import SceneError
@@ -79,7 +79,8 @@ class NERF_OT_train(bpy.types.Operator):
 
 
 class NERF_OT_cancel_job(bpy.types.Operator):
-    """Stop training: the trainer saves a checkpoint and exits (Resume continues from it)"""
+    """Stop the scene's running job: training saves a checkpoint first (Resume continues from
+    it); Render Views and Compare stop at once"""
 
     bl_idname = "nerf.cancel_job"
     bl_label = "Cancel"
@@ -88,15 +89,16 @@ class NERF_OT_cancel_job(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         scene = context.scene
-        return scene is not None and training.running_job(scene) is not None
+        return scene is not None and background.scene_job(scene) is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
-        job = training.running_job(scene)
+        key, job = background.scene_job(scene)
         job.request_stop()
-        scene.nerf.job_status = training.status_line(job)
+        status = training.status_line if isinstance(job, TrainJob) else type(job).status
+        scene.nerf.job_status = status(job)
         if headless(context):  # nobody else polls: wait for the checkpoint here
-            level, message = training.run_blocking(scene)
+            level, message = background.run_blocking(key)
             self.report({level}, message)
         return {"FINISHED"}
 

@@ -254,3 +254,34 @@ def engine_children():
         if ppid == os.getpid() and b"nerf_engine" in cmdline and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+# A NeRF of the default cube that has learned something (its silhouette and colours): made once
+# per session by the `trained_run` fixture, through the operators.
+TRAINED_SIZE = (24, 24)
+TRAINED_ARGS = "--set batch_rays=256 --set log_every=20 --set preview_every=100 "
+TRAINED_ARGS += "--set checkpoint_every=100"
+
+
+def make_trained_run(root):
+    """Export 10 rig views of the default cube at 24×24 and train the tiny model 300 steps."""
+    scene = bpy.context.scene
+    configure_fast_render(scene, size=TRAINED_SIZE, samples=4)
+    assert export(scene, root / "data", rig_views=10) == {"FINISHED"}
+    tiny_training(scene, root / "run", steps=300, extra=TRAINED_ARGS)
+    assert bpy.ops.nerf.train() == {"FINISHED"}, scene.nerf.job_status
+    return SimpleNamespace(dataset=root / "data", run=root / "run")
+
+
+def use_trained_run(scene, trained, render_dir):
+    """Point ``scene`` at the trained run, render as the dataset was rendered, and bring the
+    camera into the range of distances the run was trained at (the rig's)."""
+    configure_fast_render(scene, size=TRAINED_SIZE, samples=4)
+    nerf = scene.nerf
+    nerf.run_dir = str(trained.run)
+    nerf.dataset_dir = str(trained.dataset)
+    nerf.render_dir = str(render_dir)
+    nerf.device = "CPU"
+    scene.camera.location = scene.camera.location * 0.55
+    bpy.context.view_layer.update()
+    return nerf

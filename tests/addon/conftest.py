@@ -22,7 +22,7 @@ try:
 except ModuleNotFoundError:  # no Blender here: each test module skips itself (importorskip)
     bpy = None
 else:
-    from addon_helpers import configure_fast_render
+    from addon_helpers import configure_fast_render, make_trained_run
 
     import blender_nerf
 
@@ -78,3 +78,15 @@ def python_without_torch(tmp_path_factory):
     probe = subprocess.run([str(python), "-c", "import torch"], capture_output=True, timeout=60)
     assert probe.returncode != 0, "the new venv can import torch: the test would prove nothing"
     return python
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A tiny NeRF of the default cube (``dataset``, ``run``), exported and trained once through
+    the operators; each test then starts from its own fresh ``scene``."""
+    bpy.ops.wm.read_factory_settings(use_empty=False)
+    blender_nerf.register()
+    try:
+        return make_trained_run(tmp_path_factory.mktemp("trained"))
+    finally:
+        blender_nerf.unregister()

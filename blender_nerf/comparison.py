@@ -1,0 +1,97 @@
+"""Compare: the NeRF against Blender's own renders of the same cameras.
+
+Blender renders the ground truth (``RUN/compare/ground_truth/``, with object masks) right away;
+then a background job renders the NeRF for the same cameras (``RUN/compare/nerf/``) and runs
+``python -m nerf_engine.compare``, which writes ``RUN/compare/report.json`` (PSNR and SSIM per
+view and mean, also inside the object mask), ``side_by_side*.png`` and ``training_curve.png``.
+At the end the numbers go into ``scene.nerf.compare_*`` and the images into Blender.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import bpy
+
+from . import scene_io, scene_jobs, view_plan
+from .export_plan import check_writable
+from .ground_truth import render_ground_truth
+from .training import find_engine
+from .view_jobs import CompareRequest, ViewsJob
+
+KIND = "compare"
+FOLDER = "compare"
+SIDE_BY_SIDE_NAME = "NeRF Side by Side"
+CURVE_NAME = "NeRF Training Curve"
+
+
+def start(context: bpy.types.Context) -> ViewsJob:
+    """Check, render the ground truth, start the engine's part. Raises SceneError,
+    EngineSetupError or JobError; the scene is left as it was in every case."""
+    scene = context.scene
+    nerf = scene.nerf
+    scene_jobs.ensure_idle(scene)
+    run = view_plan.check_run(nerf.run_dir)
+    shots = view_plan.plan_shots(context, nerf.render_source)
+    view_plan.check_sizes(shots, run)
+    out = run.run_dir / FOLDER
+    check_writable(out, "run folder")
+    engine = find_engine(context)
+    for stale in ("ground_truth", "nerf"):
+        shutil.rmtree(out / stale, ignore_errors=True)
+    (out / "report.json").unlink(missing_ok=True)
+    subject = scene_io.subject_objects(context, nerf.subject)
+    nerf.job_status = f"Compare: Blender renders {len(shots)} ground-truth views…"
+    render_ground_truth(
+        context, shots, out / "ground_truth", transparent=nerf.film_transparent, subject=subject
+    )
+    view_plan.write_cameras(out / view_plan.CAMERAS_FILE, shots)
+    request = CompareRequest(
+        run_dir=str(run.run_dir),
+        cameras=str(out / view_plan.CAMERAS_FILE),
+        gt_dir=str(out / "ground_truth"),
+        nerf_dir=str(out / "nerf"),
+        out_dir=str(out),
+        device=nerf.device.lower(),
+    )
+    job = ViewsJob(
+        request.commands(engine.executable), len(shots), label="Compare", env=engine.env()
+    )
+    job.notes = view_plan.range_notes(shots, run)
+    job.start()
+    scene_jobs.watch(scene, KIND, job, lambda scene, job: finish_scene(scene, job, request))
+    return job
+
+
+def finish_scene(scene: bpy.types.Scene, job: ViewsJob, request: CompareRequest):
+    """The job ended: numbers into ``scene.nerf``, images into Blender; (level, message)."""
+    if job.state != "finished":
+        return scene_jobs.LEVELS[job.state], job.message
+    report = json.loads(request.report_path.read_text(encoding="utf-8"))
+    nerf = scene.nerf
+    for key in ("psnr", "ssim", "psnr_mask", "ssim_mask"):
+        value = report.get(key)
+        setattr(nerf, f"compare_{key}", value if value is not None else 0.0)
+    nerf.compare_views = int(report["n_views"])
+    nerf.compare_report = str(request.report_path)
+    out = Path(request.out_dir)
+    nerf.compare_image = scene_io.show_image_file(out / report["side_by_side"], SIDE_BY_SIDE_NAME)
+    if report.get("training_curve"):
+        nerf.curve_image = scene_io.show_image_file(out / report["training_curve"], CURVE_NAME)
+    return "INFO", summary(report, request.report_path) + "".join(
+        f" Note: {note}." for note in report.get("notes", [])
+    )
+
+
+def summary(report: dict, path: Path) -> str:
+    def number(key: str, fmt: str) -> str:
+        value = report.get(key)
+        return format(value, fmt) if value is not None else "n/a"
+
+    return (
+        f"Compared {report['n_views']} view(s): PSNR {number('psnr', '.2f')} dB, SSIM "
+        f"{number('ssim', '.3f')}; on the object PSNR {number('psnr_mask', '.2f')} dB, SSIM "
+        f"{number('ssim_mask', '.3f')} ({path})."
+    )

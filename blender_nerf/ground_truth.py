@@ -1,0 +1,80 @@
+"""Ground truth for Compare: Blender renders the compared cameras as Export Dataset renders
+dataset images (the scene's engine, 'Standard' view transform, PNG RGBA, the dataset's
+transparency), plus a mask of the subject objects. The scene is put back afterwards, whatever
+happens."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import bpy
+
+from .render_setup import (
+    PASS_PREFIX,
+    SceneState,
+    configure_passes,
+    configure_render,
+    set_render_size,
+)
+from .scene_io import SceneError
+from .view_plan import Shot
+
+STAGING = ".staging"
+
+
+def render_ground_truth(
+    context: bpy.types.Context,
+    shots: list[Shot],
+    folder: Path,
+    *,
+    transparent: bool,
+    subject: list[bpy.types.Object],
+) -> None:
+    """Render ``folder/<name>.png`` (and ``<name>_mask.png`` when there is a ``subject``) for
+    every shot. Raises SceneError when Blender does not render."""
+    scene = context.scene
+    state = SceneState(scene)
+    staging = folder / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        configure_render(state, context.view_layer, transparent=transparent)
+        configure_passes(
+            state, context.view_layer, subject, staging, depth=False, mask=bool(subject)
+        )
+        for shot in shots:
+            _render(state, shot, staging, folder, mask=bool(subject))
+    finally:
+        state.restore()
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _render(state: SceneState, shot: Shot, staging: Path, folder: Path, *, mask: bool) -> None:
+    scene = state.scene
+    if shot.frame is not None and shot.frame != scene.frame_current:
+        scene.frame_set(shot.frame)
+    camera = bpy.data.objects.get(shot.camera)
+    if camera is None:
+        raise SceneError(f"Camera '{shot.camera}' was deleted while Compare rendered.")
+    state.set(scene, "camera", camera)
+    set_render_size(state, shot.intrinsics.w, shot.intrinsics.h)
+    for stale in staging.iterdir():
+        stale.unlink()
+    image = staging / "image.png"
+    state.set(scene.render, "filepath", str(image))
+    result = bpy.ops.render.render(write_still=True, scene=scene.name)
+    if "FINISHED" not in result or not image.is_file():
+        raise SceneError(
+            f"Blender did not render camera '{shot.camera}' ({result}); see the system console."
+        )
+    if mask:
+        found = sorted(staging.glob(f"{PASS_PREFIX}mask*"))
+        if not found:
+            raise SceneError(
+                f"The compositor wrote no object mask; check that {scene.render.engine} "
+                "supports the Object Index pass."
+            )
+        os.replace(found[-1], folder / f"{shot.name}_mask.png")
+    os.replace(image, folder / f"{shot.name}.png")
