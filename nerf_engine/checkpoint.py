@@ -100,20 +100,23 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
-def build_model(state: dict, path: Path, device: torch.device) -> tuple[NeRF, TrainConfig]:
+def build_model(
+    state: dict, path: Path, device: torch.device
+) -> tuple[NeRF, TrainConfig, SceneBox]:
     """The model a checkpoint describes, with its weights, on ``device``."""
     try:
         config = from_dict(json.loads(state["config"]))
-    except (TypeError, ValueError) as exc:
+        box = SceneBox.from_dict(json.loads(state["scene"]))
+    except (TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path}: its configuration is unreadable ({exc}).") from exc
-    model = NeRF(config.model, config.sampling)
+    model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb()))
     problem = _weights_mismatch(model.state_dict(), state["model"])
     if problem:
         raise CheckpointError(
             f"{path}: weights do not fit the architecture its configuration describes ({problem})."
         )
     model.load_state_dict(state["model"], strict=True)
-    return model.to(device), config
+    return model.to(device), config, box
 
 
 def _weights_mismatch(expected: dict, weights) -> str:
@@ -160,9 +163,8 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
     path = checkpoints[-1]
     state = read_checkpoint(path)
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
-    model, config = build_model(state, path, torch_device)
+    model, config, box = build_model(state, path, torch_device)
     model.eval()
-    box = SceneBox.from_dict(json.loads(state["scene"]))
     return LoadedRun(
         run_dir, path, int(state["step"]), config, box, model, str(state.get("dataset_dir", ""))
     )

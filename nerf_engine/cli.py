@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import DEVICES, PRESETS, TrainConfig, from_dict, preset, with_overrides
+from .config import DEVICES, NO_ACCEL, PRESETS, TrainConfig, from_dict, preset, with_overrides
 
 USER_ERRORS = (ValueError, OSError)  # DatasetError, CheckpointError, ImageError are ValueErrors
 
@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-seconds", type=float, help="wall-clock budget; checkpoint and stop when spent"
     )
     p.add_argument("--device", choices=DEVICES, help="default: auto (cuda, then mps, then cpu)")
+    p.add_argument(
+        "--no-accel",
+        action="store_true",
+        help="the plain paper algorithm: no scene-box clipping, occupancy grid or early stop",
+    )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
     )
@@ -140,6 +145,8 @@ def train_config(args) -> TrainConfig:
     for key in ("steps", "max_seconds", "device"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    if args.no_accel:
+        overrides.update(NO_ACCEL)
     return with_overrides(base, overrides)
 
 

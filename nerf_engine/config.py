@@ -38,6 +38,13 @@ class SamplingConfig:
     n_fine: int = 128  # the fine network sees n_coarse + n_fine samples
     use_aabb: bool = False  # clip each ray's [near, far] to the scene box (rays that miss are free)
     density_noise: float = 0.0  # the paper's raw σ noise (off for synthetic scenes)
+    # Empty-space skipping: an occupancy grid of this resolution over the scene box (0 = off),
+    # refreshed every `occupancy_every` steps from the coarse network, used after the warm-up.
+    occupancy_resolution: int = 0
+    occupancy_every: int = 16
+    occupancy_warmup: int = 256
+    occupancy_threshold: float = 0.01  # a cell is empty when a cell-long sample's α stays below
+    early_stop: float = 0.0  # rendering: skip samples behind a transmittance below this (0 = off)
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,14 @@ class TrainConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+# `--no-accel`: the plain paper algorithm (every sample between near and far is evaluated).
+NO_ACCEL = {
+    "sampling.use_aabb": False,
+    "sampling.occupancy_resolution": 0,
+    "sampling.early_stop": 0.0,
+}
+
+
 def preset(name: str) -> TrainConfig:
     """The named preset's configuration."""
     if name == "paper":
@@ -85,7 +100,14 @@ def preset(name: str) -> TrainConfig:
         return TrainConfig(
             preset="balanced",
             model=ModelConfig(depth=8, width=128, view_width=64),
-            sampling=SamplingConfig(n_coarse=64, n_fine=64, use_aabb=True),
+            sampling=SamplingConfig(
+                n_coarse=64,
+                n_fine=64,
+                use_aabb=True,
+                occupancy_resolution=128,
+                occupancy_warmup=500,
+                early_stop=1e-4,
+            ),
             random_background=True,
             steps=20_000,
             batch_rays=2048,
@@ -96,7 +118,14 @@ def preset(name: str) -> TrainConfig:
         return TrainConfig(
             preset="preview",
             model=ModelConfig(depth=4, width=128, skip_layer=None, view_width=64),
-            sampling=SamplingConfig(n_coarse=32, n_fine=32, use_aabb=True),
+            sampling=SamplingConfig(
+                n_coarse=32,
+                n_fine=32,
+                use_aabb=True,
+                occupancy_resolution=64,
+                occupancy_warmup=256,
+                early_stop=1e-4,
+            ),
             random_background=True,
             steps=3000,
             batch_rays=1024,

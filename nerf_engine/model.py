@@ -1,11 +1,14 @@
 """The NeRF: an MLP field (paper fig. 7) and the coarse-to-fine ray renderer built on it.
 
 Coordinates here are in the unit scene frame (see ``scene.py``): the scene box maps into [−1, 1]³.
+Samples are evaluated packed: only those the occupancy grid keeps (and, when rendering, only those
+still visible through what is in front of them) go through the networks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -14,16 +17,26 @@ from torch import nn
 
 from .config import ModelConfig, SamplingConfig
 from .encoding import PositionalEncoding
+from .occupancy import OccupancyGrid
 from .rendering import RenderOutput, volume_render
 from .sampling import interval_edges, merge_samples, sample_pdf, stratified_samples
 
+EARLY_STOP_SEGMENTS = 4  # ray segments between transmittance checks when rendering
+# The occupancy threshold is an opacity for a sample this fine: the box diagonal / 256 (nerfacc
+# uses about 1/1000 of it). Measured on a trained preview model: it skips ~70% of the grid and
+# changes renders by less than 1e-6 in MSE (63 dB), where the render-time spacing (diagonal / 64)
+# kept 98% of the grid because untouched space sits at the softplus floor (σ ≈ 0.3).
+OCCUPANCY_REFERENCE_STEPS = 256
+
 
 class NeRFField(nn.Module):
-    """(encoded position, encoded direction) -> (rgb in [0, 1], σ ≥ 0).
+    """(encoded position, ray direction) -> (rgb in [0, 1], σ ≥ 0).
 
     Trunk of ``depth`` ReLU layers of ``width`` with the encoded position concatenated again into
     the input of ``skip_layer``; σ from the trunk; a ``width`` feature (no activation) joined with
-    the encoded direction -> ``view_width`` ReLU -> RGB (sigmoid).
+    the encoded direction -> ``view_width`` ReLU -> RGB (sigmoid). The view layer is the paper's
+    linear map of [feature, encoded direction], split in two so that the direction's half is
+    computed once per ray (:meth:`direction_term`) instead of once per sample.
     """
 
     def __init__(self, cfg: ModelConfig):
@@ -41,7 +54,8 @@ class NeRFField(nn.Module):
         self.trunk = nn.ModuleList(layers)
         self.sigma_head = nn.Linear(cfg.width, 1)
         self.feature = nn.Linear(cfg.width, cfg.width)
-        self.view = nn.Linear(cfg.width + self.dir_enc.out_dim, cfg.view_width)
+        self.view_feature = nn.Linear(cfg.width, cfg.view_width)
+        self.view_direction = nn.Linear(self.dir_enc.out_dim, cfg.view_width, bias=False)
         self.rgb_head = nn.Linear(cfg.view_width, 3)
 
     def density(self, raw: torch.Tensor) -> torch.Tensor:
@@ -49,26 +63,39 @@ class NeRFField(nn.Module):
             return F.relu(raw)
         return F.softplus(raw + self.cfg.density_bias)
 
-    def forward(
-        self, x_enc: torch.Tensor, d_enc: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x_enc [..., P] encoded positions, d_enc [..., Q] encoded directions (same leading dims).
+    def direction_term(self, rays_d: torch.Tensor) -> torch.Tensor:
+        """[N, 3] unit directions -> [N, view_width]: the direction's share of the view layer."""
+        return self.view_direction(self.dir_enc(rays_d))
 
-        Returns rgb [..., 3] and raw (pre-activation) density [..., 1].
-        """
+    def trunk_features(self, x_enc: torch.Tensor) -> torch.Tensor:
         h = x_enc
         for i, layer in enumerate(self.trunk):
             if i == self.cfg.skip_layer and i > 0:
                 h = torch.cat([x_enc, h], dim=-1)
             h = F.relu(layer(h))
+        return h
+
+    def forward(
+        self, x_enc: torch.Tensor, dir_term: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_enc [M, P] encoded positions, dir_term [M, view_width] (each sample's ray's
+        :meth:`direction_term`). Returns rgb [M, 3] and raw (pre-activation) density [M, 1]."""
+        h = self.trunk_features(x_enc)
         raw_sigma = self.sigma_head(h)
-        h = F.relu(self.view(torch.cat([self.feature(h), d_enc], dim=-1)))
+        h = F.relu(self.view_feature(self.feature(h)) + dir_term)
         return torch.sigmoid(self.rgb_head(h)), raw_sigma
 
+    def density_at(self, points: torch.Tensor) -> torch.Tensor:
+        """σ [M] at unit-frame points [M, 3], without the colour branch."""
+        raw = self.sigma_head(self.trunk_features(self.pos_enc(points)))[..., 0]
+        return self.density(raw.float())
+
     def flops_per_sample(self) -> int:
-        """Multiply-adds ×2 of one forward evaluation (the encodings are negligible)."""
+        """Multiply-adds ×2 of evaluating one sample (encodings and the per-ray direction term are
+        negligible)."""
+        linear = [m for m in self.modules() if isinstance(m, nn.Linear)]
         return sum(
-            2 * m.in_features * m.out_features for m in self.modules() if isinstance(m, nn.Linear)
+            2 * m.in_features * m.out_features for m in linear if m is not self.view_direction
         )
 
 
@@ -92,11 +119,145 @@ class RayBatch:
 class NeRFOutput:
     coarse: RenderOutput
     fine: RenderOutput | None
-    n_samples: int  # field evaluations made (coarse + fine), for throughput figures
+    n_samples: int  # field evaluations actually made (coarse + fine), for throughput figures
 
     @property
     def final(self) -> RenderOutput:
         return self.fine if self.fine is not None else self.coarse
+
+
+@dataclass(frozen=True)
+class _Options:
+    generator: torch.Generator | None
+    dtype: torch.dtype | None
+    use_grid: bool
+    early_stop: float  # transmittance below which samples are skipped (rendering only)
+    density_noise: float  # std of the noise added to raw σ (training only)
+
+
+class NeRF(nn.Module):
+    """Coarse and fine fields with hierarchical sampling (paper §5.2), and an optional occupancy
+    grid over ``unit_aabb`` ([2, 3]) for empty-space skipping."""
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        sampling_cfg: SamplingConfig,
+        unit_aabb: torch.Tensor | None = None,
+    ):
+        super().__init__()
+        self.model_cfg, self.sampling_cfg = model_cfg, sampling_cfg
+        self.coarse = NeRFField(model_cfg)
+        self.fine = NeRFField(model_cfg) if sampling_cfg.n_fine > 0 else None
+        self.occupancy = None
+        if sampling_cfg.occupancy_resolution > 0:
+            box = unit_aabb if unit_aabb is not None else torch.tensor([[-1.0] * 3, [1.0] * 3])
+            diagonal = float((box[1] - box[0]).norm())
+            self.occupancy = OccupancyGrid(
+                sampling_cfg.occupancy_resolution,
+                box,
+                step_size=diagonal / OCCUPANCY_REFERENCE_STEPS,
+                threshold=sampling_cfg.occupancy_threshold,
+            )
+
+    def forward(
+        self,
+        rays: RayBatch,
+        background: torch.Tensor | None,
+        *,
+        perturb: bool,
+        generator: torch.Generator | None = None,
+        autocast_dtype: torch.dtype | None = None,
+        use_grid: bool = True,
+        early_stop: float = 0.0,
+    ) -> NeRFOutput:
+        """Render ``rays``. ``use_grid``: skip samples in empty cells (if the model has a grid);
+        ``early_stop``: when not training, skip samples behind a transmittance below this."""
+        cfg = self.sampling_cfg
+        opt = _Options(
+            generator=generator,
+            dtype=autocast_dtype,
+            use_grid=use_grid and self.occupancy is not None,
+            early_stop=0.0 if torch.is_grad_enabled() else early_stop,
+            density_noise=cfg.density_noise if perturb else 0.0,
+        )
+        t_coarse = stratified_samples(
+            rays.near, rays.far, cfg.n_coarse, perturb=perturb, generator=generator
+        )
+        coarse, n_coarse = self._render(self.coarse, rays, t_coarse, background, opt)
+        if self.fine is None:
+            return NeRFOutput(coarse, None, n_coarse)
+        edges = interval_edges(t_coarse, rays.near, rays.far)
+        t_fine = sample_pdf(edges, coarse.weights, cfg.n_fine, perturb=perturb, generator=generator)
+        fine, n_fine = self._render(
+            self.fine, rays, merge_samples(t_coarse, t_fine), background, opt
+        )
+        return NeRFOutput(coarse, fine, n_coarse + n_fine)
+
+    def _render(self, field: NeRFField, rays: RayBatch, t, background, opt: _Options):
+        points = rays.rays_o[:, None, :] + t[..., None] * rays.rays_d[:, None, :]  # [N, S, 3]
+        keep = self.occupancy.query(points) if opt.use_grid else None
+        dir_term = field.direction_term(rays.rays_d)
+        edges = interval_edges(t, rays.near, rays.far)
+        if opt.early_stop > 0:
+            rgb, sigma, n = _evaluate_front_to_back(field, points, keep, dir_term, edges, opt)
+        else:
+            rgb, sigma, n = _evaluate(field, points, keep, dir_term, opt)
+        return volume_render(rgb, sigma, t, edges, background), n
+
+
+def _evaluate(field: NeRFField, points, keep, dir_term, opt: _Options):
+    """rgb [N, S, 3] and σ [N, S] of the samples ``keep`` selects ([N, S] bool, None = all), the
+    others left at zero (empty space); and how many samples were evaluated."""
+    n_rays, n_samples = points.shape[:2]
+    if keep is None:
+        flat_points = points.reshape(-1, 3)
+        flat_dir = dir_term[:, None, :].expand(-1, n_samples, -1).reshape(-1, dir_term.shape[-1])
+    else:
+        flat_points = points[keep]
+        flat_dir = dir_term[keep.nonzero()[:, 0]]
+    x_enc = field.pos_enc(flat_points)
+    with autocast(points.device, opt.dtype):
+        rgb_flat, raw_flat = field(x_enc, flat_dir)
+    raw = raw_flat[..., 0].float()
+    if opt.density_noise > 0:
+        noise = torch.randn(raw.shape, device=raw.device, generator=opt.generator)
+        raw = raw + noise * opt.density_noise
+    sigma_flat = field.density(raw)
+    if keep is None:
+        return (
+            rgb_flat.float().view(n_rays, n_samples, 3),
+            sigma_flat.view(n_rays, n_samples),
+            len(raw),
+        )
+    rgb = points.new_zeros(n_rays, n_samples, 3)
+    sigma = points.new_zeros(n_rays, n_samples)
+    rgb[keep], sigma[keep] = rgb_flat.float(), sigma_flat
+    return rgb, sigma, len(raw)
+
+
+def _evaluate_front_to_back(field, points, keep, dir_term, edges, opt: _Options):
+    """:func:`_evaluate` in segments along the rays (rendering only): after each segment, samples
+    of rays whose transmittance fell below ``opt.early_stop`` are dropped — they cannot be seen."""
+    n_rays, n_samples = points.shape[:2]
+    keep = (
+        torch.ones(points.shape[:2], dtype=torch.bool, device=points.device)
+        if keep is None
+        else keep
+    )
+    rgb, sigma = points.new_zeros(n_rays, n_samples, 3), points.new_zeros(n_rays, n_samples)
+    optical_depth = points.new_zeros(n_rays)
+    deltas = edges[..., 1:] - edges[..., :-1]
+    evaluated = 0
+    bounds = torch.linspace(0, n_samples, EARLY_STOP_SEGMENTS + 1).long().tolist()
+    for lo, hi in itertools.pairwise(bounds):
+        visible = torch.exp(-optical_depth) > opt.early_stop
+        part = keep[:, lo:hi] & visible[:, None]
+        seg_rgb, seg_sigma, n = _evaluate(field, points[:, lo:hi], part, dir_term, opt)
+        rgb[:, lo:hi], sigma[:, lo:hi] = seg_rgb, seg_sigma
+        optical_depth = optical_depth + (seg_sigma * deltas[:, lo:hi]).sum(-1)
+        evaluated += n
+    return rgb, sigma, evaluated
 
 
 def render_rays(
@@ -110,10 +271,9 @@ def render_rays(
     n_hit = int(hit.sum())
     if n_hit == len(rays):
         return model(rays, background, **kwargs)
+    zeros = rays.rays_o.new_zeros(len(rays), 3)
     empty = RenderOutput(
-        rgb=rays.rays_o.new_zeros(len(rays), 3)
-        if background is None
-        else background.expand(len(rays), 3),
+        rgb=zeros if background is None else background.expand(len(rays), 3),
         depth=rays.near.clone(),
         acc=rays.near.new_zeros(len(rays), 1),
         weights=rays.near.new_zeros(0, 1),
@@ -131,60 +291,7 @@ def render_rays(
     return NeRFOutput(scatter(out.coarse), scatter(out.fine) if out.fine else None, out.n_samples)
 
 
-class NeRF(nn.Module):
-    """Coarse and fine fields with hierarchical sampling (paper §5.2)."""
-
-    def __init__(self, model_cfg: ModelConfig, sampling_cfg: SamplingConfig):
-        super().__init__()
-        self.model_cfg, self.sampling_cfg = model_cfg, sampling_cfg
-        self.coarse = NeRFField(model_cfg)
-        self.fine = NeRFField(model_cfg) if sampling_cfg.n_fine > 0 else None
-
-    def forward(
-        self,
-        rays: RayBatch,
-        background: torch.Tensor | None,
-        *,
-        perturb: bool,
-        generator: torch.Generator | None = None,
-        autocast_dtype: torch.dtype | None = None,
-    ) -> NeRFOutput:
-        cfg = self.sampling_cfg
-        t_coarse = stratified_samples(
-            rays.near, rays.far, cfg.n_coarse, perturb=perturb, generator=generator
-        )
-        d_enc = self.coarse.dir_enc(rays.rays_d)
-        coarse = self._render(
-            self.coarse, rays, d_enc, t_coarse, background, perturb, generator, autocast_dtype
-        )
-        if self.fine is None:
-            return NeRFOutput(coarse, None, t_coarse.numel())
-        edges = interval_edges(t_coarse, rays.near, rays.far)
-        t_fine = sample_pdf(edges, coarse.weights, cfg.n_fine, perturb=perturb, generator=generator)
-        t_all = merge_samples(t_coarse, t_fine)
-        fine = self._render(
-            self.fine, rays, d_enc, t_all, background, perturb, generator, autocast_dtype
-        )
-        return NeRFOutput(coarse, fine, t_coarse.numel() + t_all.numel())
-
-    def _render(
-        self, field, rays, d_enc, t, background, perturb, generator, autocast_dtype
-    ) -> RenderOutput:
-        points = rays.rays_o[:, None, :] + t[..., None] * rays.rays_d[:, None, :]  # [N, S, 3]
-        x_enc = field.pos_enc(points)
-        d_enc = d_enc[:, None, :].expand(-1, t.shape[1], -1)
-        with _autocast(points.device, autocast_dtype):
-            rgb, raw_sigma = field(x_enc, d_enc)
-        raw_sigma = raw_sigma[..., 0].float()
-        if perturb and self.sampling_cfg.density_noise > 0:
-            noise = torch.randn(raw_sigma.shape, device=raw_sigma.device, generator=generator)
-            raw_sigma = raw_sigma + noise * self.sampling_cfg.density_noise
-        sigma = field.density(raw_sigma)
-        edges = interval_edges(t, rays.near, rays.far)
-        return volume_render(rgb.float(), sigma, t, edges, background)
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
+def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)

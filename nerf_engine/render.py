@@ -47,14 +47,19 @@ def render_view(
     *,
     chunk_rays: int = 4096,
     dtype: torch.dtype | None = None,
+    early_stop: float | None = None,
 ) -> RenderedView:
     """Render one camera (world-space pose) at the intrinsics' resolution."""
     device = next(model.parameters()).device
+    if early_stop is None:
+        early_stop = model.sampling_cfg.early_stop
     rays_o, rays_d = image_rays_tensor(intrinsics, box.to_unit_poses(camera_to_world), device)
     rgb_parts, acc_parts, depth_parts = [], [], []
     for start in range(0, rays_o.shape[0], chunk_rays):
         rays = bounds(rays_o[start : start + chunk_rays], rays_d[start : start + chunk_rays])
-        out = render_rays(model, rays, None, perturb=False, autocast_dtype=dtype).final
+        out = render_rays(
+            model, rays, None, perturb=False, autocast_dtype=dtype, early_stop=early_stop
+        ).final
         rgb_parts.append(out.rgb.float().cpu())
         acc_parts.append(out.acc.float().cpu())
         depth_parts.append(out.depth.float().cpu())

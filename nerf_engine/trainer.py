@@ -39,7 +39,7 @@ from .events import EventLog, stop_on_signals
 from .fileio import write_bytes_atomic, write_json_atomic
 from .images import composite, read_rgba, write_png
 from .metrics import mse_to_psnr, psnr
-from .model import NeRF, render_rays
+from .model import NeRF, autocast, render_rays
 from .rays import CameraTensors, PixelSampler, RayBounds
 from .render import render_view
 from .runtime import (
@@ -143,7 +143,7 @@ def build_state(
     cameras = CameraTensors.from_frames(train_split.frames, box, device)
     sampler = PixelSampler(load_rgba(train_split), cameras, device)
     torch.manual_seed(config.seed)
-    model = NeRF(config.model, config.sampling).to(device)
+    model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb())).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = new_generator(device, config.seed)
     state = TrainState(
@@ -179,7 +179,7 @@ def _check_same_architecture(config: TrainConfig, checkpoint: dict, path: Path) 
 
 
 def _restore(state: TrainState, checkpoint: dict, path: Path) -> None:
-    model, _ = build_model(checkpoint, path, state.device)
+    model, _, _ = build_model(checkpoint, path, state.device)
     state.model.load_state_dict(model.state_dict())
     try:
         state.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -304,6 +304,7 @@ def train_step(state: TrainState) -> tuple[torch.Tensor, torch.Tensor, int]:
             perturb=True,
             generator=state.generator,
             autocast_dtype=state.dtype,
+            use_grid=state.step >= cfg.sampling.occupancy_warmup,
         )
         fine_mse = F.mse_loss(out.final.rgb, target[part])
         loss = fine_mse + F.mse_loss(out.coarse.rgb, target[part]) if out.fine else fine_mse
@@ -313,7 +314,17 @@ def train_step(state: TrainState) -> tuple[torch.Tensor, torch.Tensor, int]:
         total_mse = total_mse + fine_mse.detach() * share
         n_samples += out.n_samples
     state.optimizer.step()
+    _update_occupancy(state)
     return total_loss, total_mse, n_samples
+
+
+def _update_occupancy(state: TrainState) -> None:
+    """Refresh the occupancy grid from the coarse network every ``occupancy_every`` steps."""
+    grid, cfg = state.model.occupancy, state.config.sampling
+    if grid is None or state.step % cfg.occupancy_every:
+        return
+    with torch.no_grad(), autocast(state.device, state.dtype):
+        grid.update(state.model.coarse.density_at, state.generator)
 
 
 class _Window:

@@ -26,3 +26,18 @@ def toy_dataset_no_bounds(tmp_path_factory):
         n_test=3,
         write_bounds=False,
     )
+
+
+@pytest.fixture(scope="session")
+def preview_run(toy_dataset, tmp_path_factory):
+    """A short `preview` training run on the toy scene (about 30 s), shared by the tests that need
+    a trained model. Returns (run folder, TrainResult)."""
+    from nerf_engine.config import preset, with_overrides
+    from nerf_engine.trainer import train
+
+    config = with_overrides(
+        preset("preview"),
+        {"steps": 400, "batch_rays": 512, "eval_views": 3, "preview_every": 200, "device": "cpu"},
+    )
+    run = tmp_path_factory.mktemp("preview") / "run"
+    return run, train(config, toy_dataset, run)

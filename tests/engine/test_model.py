@@ -15,7 +15,10 @@ def test_paper_architecture():
     widths = [(m.in_features, m.out_features) for m in field.trunk]
     assert widths == [(63, 256)] + [(256, 256)] * 4 + [(256 + 63, 256)] + [(256, 256)] * 2
     assert (field.sigma_head.in_features, field.sigma_head.out_features) == (256, 1)
-    assert (field.view.in_features, field.view.out_features) == (256 + 27, 128)
+    # the view layer on [feature, encoded direction] (256 + 27 -> 128), split per sample / per ray
+    assert (field.view_feature.in_features, field.view_feature.out_features) == (256, 128)
+    assert (field.view_direction.in_features, field.view_direction.out_features) == (27, 128)
+    assert field.view_direction.bias is None
     assert field.rgb_head.out_features == 3
     n_params = sum(p.numel() for p in field.parameters())
     linear = [(63, 256), *[(256, 256)] * 4, (319, 256), (256, 256), (256, 256)]
@@ -38,12 +41,29 @@ def test_field_outputs_in_range_and_density_non_negative():
             ModelConfig(depth=3, width=32, view_width=16, density_activation=activation)
         )
         x = field.pos_enc(torch.randn(500, 3) * 3)
-        d = field.dir_enc(torch.nn.functional.normalize(torch.randn(500, 3), dim=-1))
+        d = field.direction_term(torch.nn.functional.normalize(torch.randn(500, 3), dim=-1))
         rgb, raw = field(x, d)
         sigma = field.density(raw[..., 0])
         assert rgb.shape == (500, 3) and raw.shape == (500, 1)
         assert (rgb >= 0).all() and (rgb <= 1).all()
         assert (sigma >= 0).all()
+        # the colour-free density path (used by the occupancy grid) gives the same σ
+        points = torch.randn(500, 3)
+        _, raw = field(field.pos_enc(points), d)
+        torch.testing.assert_close(field.density_at(points), field.density(raw[..., 0]))
+
+
+def test_split_view_layer_equals_the_papers_layer_on_the_concatenation():
+    field = NeRFField(ModelConfig(depth=2, width=32, view_width=16))
+    feature = torch.randn(7, 32)
+    dirs = torch.nn.functional.normalize(torch.randn(7, 3), dim=-1)
+    d_enc = field.dir_enc(dirs)
+    joint = torch.nn.Linear(32 + d_enc.shape[-1], 16)
+    with torch.no_grad():
+        joint.weight.copy_(torch.cat([field.view_feature.weight, field.view_direction.weight], 1))
+        joint.bias.copy_(field.view_feature.bias)
+    expected = joint(torch.cat([feature, d_enc], -1))
+    torch.testing.assert_close(field.view_feature(feature) + field.direction_term(dirs), expected)
 
 
 def test_softplus_density_is_never_dead_at_initialisation():

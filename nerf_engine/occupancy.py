@@ -1,0 +1,84 @@
+"""Empty-space skipping: a binary occupancy grid over the scene box (in the spirit of nerfacc).
+
+Every few training steps the coarse network's density is sampled at a jittered point in every
+cell; each cell keeps a decaying maximum of what it saw (``density = max(decay · density, σ)``),
+and a cell is occupied while that density could make a sample in it visible: α = 1 − exp(−σ · δ)
+above ``threshold`` for the renderer's typical sample spacing δ (``step_size``), or above the grid's
+mean density while that is lower (early on, when everything is faint).
+The occupied set is dilated by one cell so that surfaces on cell borders are never cut. Samples in
+empty cells are dropped before the networks run, in the coarse and the fine pass alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class OccupancyGrid(nn.Module):
+    """A ``resolution``³ grid over ``aabb`` (unit frame, [2, 3]), saved with the model."""
+
+    def __init__(
+        self,
+        resolution: int,
+        aabb: torch.Tensor,
+        *,
+        step_size: float,
+        decay: float = 0.95,
+        threshold: float = 0.01,
+    ):
+        super().__init__()
+        self.resolution, self.decay, self.threshold = resolution, decay, threshold
+        self.step_size = step_size
+        self.register_buffer("aabb", aabb.detach().clone().float())
+        self.register_buffer("density", torch.zeros((resolution,) * 3))
+        self.register_buffer("occupied", torch.ones((resolution,) * 3, dtype=torch.bool))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def cell_size(self) -> torch.Tensor:
+        return (self.aabb[1] - self.aabb[0]) / self.resolution  # [3]
+
+    def cell_centers(self) -> torch.Tensor:
+        """[R³, 3] centres of all cells, in the order of ``occupied.flatten()``."""
+        r = torch.arange(self.resolution, device=self.aabb.device, dtype=torch.float32) + 0.5
+        ijk = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), dim=-1).reshape(-1, 3)
+        return self.aabb[0] + ijk * self.cell_size
+
+    def query(self, points: torch.Tensor) -> torch.Tensor:
+        """[..., 3] points -> [...] True where a sample must be evaluated (occupied, or outside the
+        grid, where the grid knows nothing)."""
+        rel = (points - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
+        inside = ((rel >= 0) & (rel < 1)).all(dim=-1)
+        ijk = (rel * self.resolution).long().clamp(0, self.resolution - 1)
+        occupied = self.occupied[ijk[..., 0], ijk[..., 1], ijk[..., 2]]
+        return occupied | ~inside
+
+    @torch.no_grad()
+    def update(
+        self,
+        density_fn: Callable[[torch.Tensor], torch.Tensor],
+        generator: torch.Generator | None = None,
+        chunk: int = 65536,
+    ) -> None:
+        """Re-measure every cell with ``density_fn`` ([M, 3] points -> [M] σ) and re-threshold."""
+        centers = self.cell_centers()
+        jitter = torch.rand(centers.shape, device=centers.device, generator=generator) - 0.5
+        points = centers + jitter * self.cell_size
+        sigma = torch.cat(
+            [density_fn(points[i : i + chunk]).float() for i in range(0, len(points), chunk)]
+        )
+        self.density.copy_(torch.maximum(self.density * self.decay, sigma.view_as(self.density)))
+        visible = -math.log(1.0 - self.threshold) / self.step_size  # σ at which α = threshold
+        threshold = min(visible, float(self.density.mean()))
+        occupied = self.density > threshold
+        dilated = F.max_pool3d(occupied[None, None].float(), kernel_size=3, stride=1, padding=1)
+        self.occupied.copy_(dilated[0, 0] > 0)
+        self.updates += 1
+
+    def occupied_fraction(self) -> float:
+        return float(self.occupied.float().mean())

@@ -1,0 +1,97 @@
+"""Empty-space skipping: the grid finds empty space, never hides the object, and skipping does not
+change what a trained model renders."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nerf_engine.checkpoint import load_run
+from nerf_engine.dataset import read_split
+from nerf_engine.metrics import psnr
+from nerf_engine.occupancy import OccupancyGrid
+from nerf_engine.rays import RayBounds, image_rays_tensor
+from nerf_engine.render import render_view
+
+CENTER, RADIUS = torch.tensor([0.3, -0.2, 0.1]), 0.35
+
+
+def ball_density(points: torch.Tensor) -> torch.Tensor:
+    """A solid ball of density 50 in empty space."""
+    inside = (points - CENTER).norm(dim=-1) < RADIUS
+    return inside.float() * 50.0
+
+
+def test_grid_marks_empty_space_empty_and_never_the_object():
+    grid = OccupancyGrid(32, torch.tensor([[-1.0] * 3, [1.0] * 3]), step_size=0.05)
+    assert grid.occupied.all()  # before any update nothing is skipped
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        grid.update(ball_density, generator)
+    centers = grid.cell_centers()
+    distance = (centers - CENTER).norm(dim=-1)
+    occupied = grid.occupied.flatten()
+    half_diagonal = float(grid.cell_size.norm()) / 2
+    assert occupied[distance < RADIUS + half_diagonal].all()  # every cell touching the ball
+    assert not occupied[
+        distance > RADIUS + 3 * half_diagonal + 2 * float(grid.cell_size.max())
+    ].any()
+    assert grid.occupied_fraction() < 0.08
+    # points: inside the ball always kept; far away skipped; outside the grid kept (unknown)
+    inside = CENTER + torch.randn(1000, 3) * 0.1
+    inside = inside[(inside - CENTER).norm(dim=-1) < RADIUS]
+    assert grid.query(inside).all()
+    assert not grid.query(torch.tensor([[-0.9, 0.9, -0.9]])).any()
+    assert grid.query(torch.tensor([[1.5, 0.0, 0.0]])).all()
+
+
+def test_the_grid_remembers_with_decay_and_follows_a_moving_object():
+    grid = OccupancyGrid(16, torch.tensor([[-1.0] * 3, [1.0] * 3]), step_size=0.05, decay=0.5)
+    grid.update(ball_density)
+    before = grid.occupied.clone()
+    grid.update(lambda p: torch.zeros(len(p)))  # the ball vanished: its density only decays
+    assert torch.equal(grid.occupied, before)
+    moved = -CENTER
+    grid.update(lambda p: ((p - moved).norm(dim=-1) < RADIUS).float() * 50.0)
+    assert grid.query(moved[None]).all() and grid.query(CENTER[None]).all()
+
+
+def test_accelerated_rendering_matches_plain_rendering(toy_dataset, preview_run):
+    run = load_run(preview_run[0], "cpu")
+    model, box = run.model, run.box
+    assert model.occupancy is not None and 0.0 < model.occupancy.occupied_fraction() < 0.95
+    bounds = RayBounds(box, True, torch.device("cpu"))
+    for frame in read_split(toy_dataset, "test").frames:
+        fast = render_view(
+            model, box, bounds, frame.intrinsics, frame.camera_to_world, early_stop=1e-4
+        )
+        plain_model_no_grid = model.occupancy
+        model.occupancy = None  # the same weights, every sample evaluated, no early stop
+        try:
+            plain = render_view(
+                model, box, bounds, frame.intrinsics, frame.camera_to_world, early_stop=0.0
+            )
+        finally:
+            model.occupancy = plain_model_no_grid
+        agreement = psnr(fast.over((1, 1, 1)), plain.over((1, 1, 1)))
+        alpha_error = np.abs(fast.rgba[..., 3] - plain.rgba[..., 3])
+        print(f"fast vs plain: {agreement:.1f} dB, alpha error mean {alpha_error.mean():.4f}")
+        assert agreement > 40.0 and alpha_error.mean() < 0.01
+
+
+def test_skipping_evaluates_far_fewer_samples(preview_run, toy_dataset):
+    run = load_run(preview_run[0], "cpu")
+    frame = read_split(toy_dataset, "test").frames[0]
+    rays_o, rays_d = image_rays_tensor(
+        frame.intrinsics, run.box.to_unit_poses(frame.camera_to_world), "cpu"
+    )
+    rays = RayBounds(run.box, True, torch.device("cpu"))(rays_o, rays_d)
+    with torch.no_grad():
+        fast = run.model(
+            rays.subset(rays.far[:, 0] > rays.near[:, 0]), None, perturb=False, early_stop=1e-4
+        )
+        plain = run.model(
+            rays.subset(rays.far[:, 0] > rays.near[:, 0]), None, perturb=False, use_grid=False
+        )
+    print(f"samples evaluated: {fast.n_samples} with skipping, {plain.n_samples} without")
+    assert fast.n_samples < 0.95 * plain.n_samples
