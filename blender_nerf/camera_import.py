@@ -18,12 +18,13 @@ import bpy
 
 from . import scene_io
 from .nerf_engine.cameras import Intrinsics
-from .nerf_engine.dataset import SPLITS, Frame, read_split, read_transforms
+from .nerf_engine.dataset import SPLITS, Frame, read_transforms
 from .scene_io import SceneError
 from .view_plan import safe_name
 
 SENSOR_WIDTH = 36.0  # mm; any value gives the same picture, this one is Blender's default
 TAG = "nerf_cameras"  # custom property on the collection: the file it came from
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".webp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -33,27 +34,37 @@ class CameraFrame:
 
 
 def read_camera_frames(path: Path) -> list[CameraFrame]:
-    """The frames of a transforms file, or of every split of a dataset folder, with camera names.
-    Raises SceneError naming the file and the problem."""
+    """The frames of a transforms file, or of every split of a dataset folder, with camera names
+    (images need not exist). Raises SceneError naming the file and the problem."""
     try:
         if path.is_dir():
-            splits = [read_split(path, s) for s in SPLITS if _has_split(path, s)]
-            if not splits:
+            files = [(f"{s}_", path / f"transforms_{s}.json") for s in SPLITS]
+            files = [(prefix, f) for prefix, f in files if f.is_file()]
+            if not files and (path / "transforms.json").is_file():
+                files = [("", path / "transforms.json")]
+            if not files:
                 raise SceneError(f"'{path}' holds no transforms file to import cameras from.")
-            named = [(f"{s.name}_", f) for s in splits for f in s.frames]
         else:
-            named = [("", f) for f in read_transforms(path, require_images=False).frames]
+            files = [("", path)]
+        named = [
+            (prefix, frame)
+            for prefix, file in files
+            for frame in read_transforms(file, require_images=False).frames
+        ]
     except ValueError as exc:  # DatasetError: names the file, frame and key
+        if isinstance(exc, SceneError):
+            raise
         raise SceneError(f"Cannot import cameras: {exc}") from exc
     frames = []
     for index, (prefix, frame) in enumerate(named):
-        stem = Path(frame.file_path).name if frame.file_path else f"view_{index:04d}"
+        stem = _stem(frame.file_path) if frame.file_path else f"view_{index:04d}"
         frames.append(CameraFrame(f"{prefix}{safe_name(stem)}", frame))
     return frames
 
 
-def _has_split(path: Path, split: str) -> bool:
-    return (path / f"transforms_{split}.json").is_file() or (path / "transforms.json").is_file()
+def _stem(file_path: str) -> str:
+    name = Path(file_path.replace("\\", "/")).name
+    return name.rsplit(".", 1)[0] if name.lower().endswith(IMAGE_SUFFIXES) else name
 
 
 def pixel_aspect(frames: list[CameraFrame]) -> float:

@@ -62,7 +62,10 @@ def plan_imports(
     for name, group in sorted(by_camera.items()):
         camera = bpy.data.objects.get(name)
         if camera is None or camera.type != "CAMERA":
-            raise SceneError(f"Camera '{name}' of the NeRF render is not in this file any more.")
+            raise SceneError(
+                f"Camera '{name}' of the NeRF render is not in this file any more (renamed or "
+                "deleted): press Render Views again."
+            )
         if target == "PLANE":
             scene_io.check_perspective(camera)
         group.sort(key=lambda v: v.get("frame") or 0)
