@@ -15,7 +15,7 @@ from pathlib import Path
 
 import bpy
 
-from . import scene_io, scene_jobs, view_plan
+from . import engine_python, scene_io, scene_jobs, view_plan
 from .export_plan import check_writable
 from .ground_truth import render_ground_truth
 from .training import find_engine
@@ -57,7 +57,11 @@ def start(context: bpy.types.Context) -> ViewsJob:
         device=nerf.device.lower(),
     )
     job = ViewsJob(
-        request.commands(engine.executable), len(shots), label="Compare", env=engine.env()
+        request.commands(engine.executable),
+        len(shots),
+        label="Compare",
+        env=engine.env(),
+        cwd=engine_python.addon_dir(),
     )
     job.notes = view_plan.range_notes(shots, run)
     job.start()

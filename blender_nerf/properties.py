@@ -220,8 +220,8 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     import_distance: FloatProperty(
         name="Plane Distance",
-        description="How far in front of the camera the image plane stands; 0: just inside the "
-        "camera's Clip End (behind everything it sees)",
+        description="How far in front of the camera the image plane stands; 0: just behind the "
+        "trained scene's box (so the scene's objects stay in front), inside Clip End",
         min=0.0,
         default=0.0,
         unit="LENGTH",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import bpy
 
-from . import scene_io, scene_jobs, view_plan
+from . import engine_python, scene_io, scene_jobs, view_plan
 from .export_plan import check_writable, folder_setting
 from .training import find_engine
 from .view_jobs import RenderRequest, ViewsJob
@@ -45,7 +45,11 @@ def start(context: bpy.types.Context) -> ViewsJob:
         device=nerf.device.lower(),
     )
     job = ViewsJob(
-        [request.command(engine.executable)], len(shots), label="Render Views", env=engine.env()
+        [request.command(engine.executable)],
+        len(shots),
+        label="Render Views",
+        env=engine.env(),
+        cwd=engine_python.addon_dir(),
     )
     job.notes = view_plan.range_notes(shots, run)
     job.start()

@@ -20,13 +20,14 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import scene_io
+from . import geometry, scene_io
 from .scene_io import SceneError
 from .view_plan import camera_size
 
 TAG = "nerf_import"
 NODE_IMAGE, NODE_OVER = "NeRF Background", "NeRF Alpha Over"
-AUTO_DISTANCE = 0.9  # of the camera's Clip End
+AUTO_CLIP = 0.9  # the automatic plane distance stays inside this fraction of Clip End
+AUTO_BEHIND = 1.1  # and goes this far behind the farthest corner of the trained scene box
 
 
 @dataclass(frozen=True)
@@ -82,26 +83,33 @@ def plan_imports(
     return imports
 
 
-def plane_distance(camera: bpy.types.Object, distance: float) -> float:
-    """The plane's distance: ``distance``, or just inside Clip End for 0; SceneError when the
-    camera would clip it away."""
+def plane_distance(camera: bpy.types.Object, distance: float, aabb=None) -> float:
+    """The plane's distance: ``distance``; for 0 just behind the trained scene box ``aabb`` (as
+    the camera sees it) and inside Clip End. SceneError when the camera would clip it away."""
     start, end = scene_io.clip_range(camera)
     if distance <= 0.0:
-        return AUTO_DISTANCE * end
+        if aabb is None:
+            return AUTO_CLIP * end
+        pose = scene_io.camera_to_world(camera)[None]
+        behind = AUTO_BEHIND * geometry.near_far(aabb, pose, margin=0.0)[1]
+        return min(behind, AUTO_CLIP * end)
     if not start < distance < end:
         raise SceneError(
             f"Plane Distance {distance:g} is outside camera '{camera.name}''s clip range "
-            f"{start:g}–{end:g}: choose a distance inside it (0 = just inside Clip End)."
+            f"{start:g}–{end:g}: choose a distance inside it (0 = automatic)."
         )
     return distance
 
 
-def apply_import(scene: bpy.types.Scene, item: CameraImport, target: str, settings) -> str:
-    """Import one camera's renders as ``target``; returns what was done."""
+def apply_import(
+    scene: bpy.types.Scene, item: CameraImport, target: str, settings, aabb=None
+) -> str:
+    """Import one camera's renders as ``target``; returns what was done. ``aabb``: the trained
+    scene box (for the automatic plane distance)."""
     camera = bpy.data.objects[item.camera]
     image = _image(item)
     if target == "PLANE":
-        distance = plane_distance(camera, settings.import_distance)
+        distance = plane_distance(camera, settings.import_distance, aabb)
         plane = _plane(scene, camera, image, item, distance)
         return f"'{plane.name}' at {distance:g} in front of '{camera.name}'"
     if target == "CAMERA_BACKGROUND":

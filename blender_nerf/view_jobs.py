@@ -74,9 +74,12 @@ class ViewsJob(ProcessJob):
         *,
         label: str,
         env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
         grace_s: float = 5.0,
     ):
-        super().__init__(commands, env=env, label=label, grace_s=grace_s)
+        # cwd: the add-on's folder, so that `python -m` finds the engine that ships with it
+        # (-m puts the working directory before PYTHONPATH)
+        super().__init__(commands, env=env, cwd=cwd, label=label, grace_s=grace_s)
         self.n_views = max(1, n_views)
         self.notes: list[str] = []  # warnings for the user, found before the job started
         self.views_done = [0] * len(self.commands)  # per command, from its "[i/n]" lines

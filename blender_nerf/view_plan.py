@@ -224,24 +224,26 @@ def write_views(folder: Path, shots: list[Shot], run: RunInfo) -> None:
         }
         for s in shots
     ]
-    write_json_atomic(
-        folder / VIEWS_FILE, {"generator": "blender-nerf", "run": str(run.run_dir), "views": views}
-    )
+    manifest = {"generator": "blender-nerf", "run": str(run.run_dir), "views": views}
+    if run.aabb is not None:
+        manifest["aabb"] = run.aabb.tolist()
+    write_json_atomic(folder / VIEWS_FILE, manifest)
 
 
-def read_views(folder: Path) -> list[dict]:
-    """The views of the last Render Views into ``folder`` whose images exist; SceneError when
-    there are none."""
+def read_views(folder: Path) -> tuple[list[dict], np.ndarray | None]:
+    """The views of the last Render Views into ``folder`` whose images exist, and the run's scene
+    box (None if unknown); SceneError when there are none."""
     path = folder / VIEWS_FILE
     try:
-        views = json.loads(path.read_text(encoding="utf-8"))["views"]
-        views = [v for v in views if isinstance(v, dict) and {"name", "image", "camera"} <= set(v)]
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        views = [v for v in manifest["views"] if {"name", "image", "camera"} <= set(v)]
+        aabb = np.asarray(manifest["aabb"], float) if "aabb" in manifest else None
     except (OSError, ValueError, KeyError, TypeError):
-        views = []
+        views, aabb = [], None
     views = [v for v in views if (folder / v["image"]).is_file()]
     if not views:
         raise SceneError(
             f"Render Folder '{folder}' holds no finished NeRF render ({VIEWS_FILE} and its "
             "images): press Render Views first."
         )
-    return views
+    return views, aabb if aabb is not None and aabb.shape == (2, 3) else None

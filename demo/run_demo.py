@@ -1,18 +1,23 @@
-"""The whole loop on the bundled demo scene: `python3 build.py demo` runs this in the project venv.
+"""The whole loop on the demo scene: `python3 build.py demo` runs this in the project venv.
 
-1. build the procedural demo scene in Blender (bpy) and save it as a .blend;
-2. export a NeRF dataset with the add-on's own operator (rig cameras, Cycles, transparent film);
-3. train the `preview` preset with the engine CLI (bounded by a wall-clock budget);
-4. render the test views and a novel orbit with the CLI, evaluate PSNR/SSIM against Blender's
-   renders, and write a side-by-side image (ground truth | NeRF | error).
+One Blender session (bpy) with the add-on registered, every Blender-side step through its
+operators, as an artist's script would do it:
+
+1. build the procedural demo scene and export a NeRF dataset (Export Dataset: rig cameras,
+   Cycles, transparent film);
+2. train the `preview` preset with the engine CLI (bounded by a wall-clock budget; resumes);
+3. Import Cameras of the test split, Render Views from them, and Compare them with Blender's own
+   renders (report.json, side-by-side images, the training curve, in the run folder);
+4. a novel orbit: an animated camera, Render Views over its frames, Import View as an image-plane
+   sequence on that camera; the scene is saved so the orbit plays in Blender.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,8 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nerf_engine.cameras import look_at  # noqa: E402
-from nerf_engine.dataset import Frame, load_rgba, read_split, write_transforms  # noqa: E402
-from nerf_engine.images import composite, read_rgba, write_png  # noqa: E402
+from nerf_engine.dataset import read_split  # noqa: E402
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -40,60 +44,51 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def engine(*args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "nerf_engine", *map(str, args)]
-    result = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        sys.exit(f"demo: `{' '.join(cmd[2:])}` failed with exit status {result.returncode}")
-    return result
-
-
-def export_dataset(out: Path, views: int, resolution: int) -> Path:
+def operator(name: str, **kwargs) -> None:
+    """Run ``bpy.ops.nerf.<name>``; stop the demo with the operator's message if it fails."""
     import bpy
 
-    import blender_nerf
-    from demo.scene import build_demo_scene
-
-    blender_nerf.register()
     try:
-        scene = build_demo_scene(resolution=resolution)
-        bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo_scene.blend"))
-        nerf = scene.nerf
-        nerf.dataset_dir = str(out / "dataset")
-        nerf.camera_source = "RIG"
-        nerf.rig_views = views
-        nerf.rig_hemisphere = True
-        nerf.split_val, nerf.split_test = 0.04, 0.12
-        if bpy.ops.nerf.export_dataset() != {"FINISHED"}:
-            sys.exit("demo: the dataset export failed (see the message above)")
-    finally:
-        blender_nerf.unregister()
-    return out / "dataset"
+        result = getattr(bpy.ops.nerf, name)(**kwargs)
+    except RuntimeError as exc:  # an ERROR report
+        sys.exit(f"demo: {name} failed: {exc}")
+    if result != {"FINISHED"}:
+        sys.exit(f"demo: {name} did not finish ({result}): {bpy.context.scene.nerf.job_status}")
 
 
-def orbit_cameras(dataset: Path, path: Path, n: int) -> None:
-    """A circle of cameras at 25° elevation, at the rig's mean distance: views nobody rendered."""
-    train = read_split(dataset, "train")
-    centre = np.asarray(train.aabb).mean(axis=0) if train.aabb is not None else np.zeros(3)
-    radius = float(np.linalg.norm(train.poses()[:, :3, 3] - centre, axis=-1).mean())
-    frames = []
-    for i in range(n):
-        a, e = 2 * math.pi * i / n, math.radians(25)
-        eye = centre + radius * np.array(
-            [math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)]
-        )
-        frames.append(Frame(look_at(eye, centre), train.frames[0].intrinsics, f"orbit_{i:03d}"))
-    write_transforms(path, frames)
+def train(dataset: Path, run: Path, args: argparse.Namespace) -> None:
+    """The engine CLI, as a user would run it (it prints its progress)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    steps = ["--steps", str(args.steps)] if args.steps else []
+    resume = ["--resume"] if (run / "checkpoints").is_dir() else []
+    cmd = [sys.executable, "-m", "nerf_engine", "train", str(dataset), "--out", str(run),
+           "--preset", args.preset, "--max-seconds", str(args.seconds), "--set", "log_every=100",
+           *steps, *resume]  # fmt: skip
+    if subprocess.run(cmd, env=env).returncode != 0:
+        sys.exit("demo: training failed (see the message above)")
 
 
-def side_by_side(dataset: Path, renders: Path, name: str, path: Path) -> None:
-    """ground truth | NeRF | absolute error ×4, all over white."""
-    test = read_split(dataset, "test")
-    gt = composite(load_rgba(test)[0], (1, 1, 1))
-    nerf = composite(read_rgba(renders / f"{name}.png"), (1, 1, 1))
-    error = np.clip(np.abs(gt - nerf).mean(-1, keepdims=True) * 4, 0, 1).repeat(3, -1)
-    write_png(path, np.concatenate([gt, nerf, 1 - error], axis=1))
+def orbit_camera(scene, dataset: Path, frames: int):
+    """An animated camera on a circle at 25° elevation, at the rig's mean distance: views that
+    nobody rendered. Its lens is the rig's (the scene camera's)."""
+    import bpy
+
+    from blender_nerf import scene_io
+
+    train_split = read_split(dataset, "train")
+    centre = np.asarray(train_split.aabb).mean(axis=0)
+    radius = float(np.linalg.norm(train_split.poses()[:, :3, 3] - centre, axis=-1).mean())
+    data = scene.camera.data.copy()
+    camera = bpy.data.objects.new("Orbit", data)
+    scene.collection.objects.link(camera)
+    for frame in range(1, frames + 1):
+        a, e = 2 * math.pi * (frame - 1) / frames, math.radians(25)
+        direction = np.array([math.cos(e) * math.cos(a), math.cos(e) * math.sin(a), math.sin(e)])
+        scene_io.set_camera_pose(camera, look_at(centre + radius * direction, centre))
+        camera.keyframe_insert("location", frame=frame)
+        camera.keyframe_insert("rotation_euler", frame=frame)
+    scene.frame_start, scene.frame_end = 1, frames
+    return camera
 
 
 def main(argv: list[str]) -> int:
@@ -101,30 +96,57 @@ def main(argv: list[str]) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
+
+    import bpy
+
+    import blender_nerf
+    from demo.scene import build_demo_scene
+
     print(f"[1/4] building the demo scene and exporting {args.views} views ...", flush=True)
-    dataset = export_dataset(out, args.views, args.resolution)
+    scene = build_demo_scene(resolution=args.resolution)
+    blender_nerf.register()
+    nerf = scene.nerf
+    nerf.dataset_dir, nerf.run_dir = str(out / "dataset"), str(out / "run")
+    nerf.camera_source, nerf.rig_views, nerf.rig_hemisphere = "RIG", args.views, True
+    nerf.split_val, nerf.split_test = 0.04, 0.12
+    operator("export_dataset")
+
     print(f"[2/4] training the {args.preset} preset (at most {args.seconds:.0f} s) ...", flush=True)
-    run = out / "run"
-    steps = ["--steps", args.steps] if args.steps else []
-    resume = ["--resume"] if (run / "checkpoints").is_dir() else []
-    engine("train", dataset, "--out", run, "--preset", args.preset, "--max-seconds", args.seconds,
-           "--set", "log_every=100", *steps, *resume)  # fmt: skip
-    print("[3/4] rendering the test views and a novel orbit ...", flush=True)
-    engine("render", run, "--split", "test", "--out", out / "test_renders")
-    orbit_cameras(dataset, out / "orbit_cameras.json", args.orbit_frames)
-    engine("render", run, "--cameras", out / "orbit_cameras.json", "--out", out / "orbit")
-    print("[4/4] evaluating against Blender's renders ...", flush=True)
-    report = json.loads(engine("eval", run, "--split", "test", "--json").stdout)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    side_by_side(
-        dataset, out / "test_renders", report["views"][0]["name"], out / "side_by_side.png"
+    train(out / "dataset", out / "run", args)
+
+    print("[3/4] Render Views and Compare on the test views ...", flush=True)
+    operator("import_cameras", filepath=str(out / "dataset" / "transforms_test.json"))
+    test_cameras = [ob for ob in bpy.data.collections["NeRF Cameras transforms_test"].objects]
+    bpy.ops.object.select_all(action="DESELECT")
+    for camera in test_cameras:
+        camera.select_set(True)
+    nerf.render_source, nerf.render_dir = "SELECTED", str(out / "test_renders")
+    operator("render_views")
+    operator("compare")
+    compare = out / "run" / "compare"
+    shutil.copyfile(compare / "side_by_side.png", out / "side_by_side.png")
+
+    print(f"[4/4] a novel orbit of {args.orbit_frames} frames, imported as a plane ...", flush=True)
+    scene.camera = orbit_camera(scene, out / "dataset", args.orbit_frames)
+    nerf.render_source, nerf.render_dir = "ANIMATION", str(out / "orbit")
+    operator("render_views")
+    nerf.import_target = "PLANE"
+    operator("import_view")
+    bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo_scene.blend"))
+    numbers = (
+        f"test PSNR {nerf.compare_psnr:.2f} dB, SSIM {nerf.compare_ssim:.3f} over "
+        f"{nerf.compare_views} views (on the objects: {nerf.compare_psnr_mask:.2f} dB, SSIM "
+        f"{nerf.compare_ssim_mask:.3f})"
     )
+    blender_nerf.unregister()
+
     print(f"""
 done in {time.time() - started:.0f} s
-  test PSNR {report["psnr"]:.2f} dB, SSIM {report["ssim"]:.3f} over {report["n_views"]} views
-  scene        {out / "demo_scene.blend"}
-  dataset      {dataset}
-  run          {run}   (checkpoints, previews, events.jsonl)
+  {numbers}
+  scene        {out / "demo_scene.blend"}   (open it: the Orbit camera plays the NeRF orbit)
+  dataset      {out / "dataset"}
+  run          {out / "run"}   (checkpoints, previews, events.jsonl)
+  compare      {compare}   (report.json, side_by_side_*.png, training_curve.png)
   test renders {out / "test_renders"}
   novel orbit  {out / "orbit"}
   side by side {out / "side_by_side.png"}   (ground truth | NeRF | error)""")

@@ -113,13 +113,14 @@ class NERF_OT_import_view(bpy.types.Operator):
         nerf = scene.nerf
         try:
             folder = folder_setting(nerf.render_dir, "Render Folder")
-            views = view_plan.read_views(folder)
+            views, aabb = view_plan.read_views(folder)
             target = nerf.import_target
             imports = view_import.plan_imports(scene, folder, views, target, self.camera)
-            if target == "PLANE":
+            if target == "PLANE":  # checked for every camera before any is imported
                 for item in imports:
-                    view_import.plane_distance(bpy.data.objects[item.camera], nerf.import_distance)
-            done = [view_import.apply_import(scene, item, target, nerf) for item in imports]
+                    camera = bpy.data.objects[item.camera]
+                    view_import.plane_distance(camera, nerf.import_distance, aabb)
+            done = [view_import.apply_import(scene, it, target, nerf, aabb) for it in imports]
         except (SceneError, RuntimeError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -5,6 +5,7 @@ image within 1/255), and importing again replaces instead of piling up."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import blender_pixels, time_limit, use_trained_run  # noqa: E402
 
-from blender_nerf import scene_io  # noqa: E402
+from blender_nerf import geometry, scene_io  # noqa: E402
 from blender_nerf.nerf_engine.images import composite  # noqa: E402
 from blender_nerf.view_import import TAG  # noqa: E402
 
@@ -103,7 +104,10 @@ def test_auto_distance_and_reimport_replace_the_earlier_import(scene, trained_ru
     assert len(scene.camera.data.background_images) == 1
     plane = next(ob for ob in bpy.data.objects if ob.get(TAG) == "Camera")
     distance = -min(v.co.z for v in plane.data.vertices)
-    assert distance == pytest.approx(0.9 * scene.camera.data.clip_end)  # 0: inside Clip End
+    aabb = json.loads((trained_run.run / "config.json").read_text())["scene"]["aabb"]
+    pose = scene_io.camera_to_world(scene.camera)[None]
+    farthest = geometry.near_far(np.array(aabb), pose, margin=0.0)[1]
+    assert distance == pytest.approx(1.1 * farthest)  # 0: just behind the scene box
 
 
 def test_camera_background_settings(scene, trained_run, tmp_path):
