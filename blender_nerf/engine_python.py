@@ -31,8 +31,9 @@ TORCH_VARIANTS = (
     ("CUDA128", "CUDA 12.8", "NVIDIA GPUs incl. RTX 50xx, driver 570+", TORCH_INDEX + "cu128"),
     ("DEFAULT", "PyPI Default", "PyPI's build: CUDA on Linux, CPU on Windows, MPS on macOS", None),
 )  # fmt: skip
-# What ``python -m nerf_engine`` imports besides torch (requirements.txt without the pins).
-ENGINE_PACKAGES = ("numpy", "imageio", "pypng", "openexr", "tqdm")
+# What ``python -m nerf_engine`` imports besides torch (requirements.txt without the pins);
+# matplotlib draws Compare's training curve and labelled colour bar.
+ENGINE_PACKAGES = ("numpy", "imageio", "pypng", "openexr", "tqdm", "matplotlib")
 PIP_FLAGS = ("--upgrade", "--no-input", "--disable-pip-version-check")
 SITE_PACKAGES = "site-packages"
 FIND_TIMEOUT_S = 60.0
@@ -41,7 +42,7 @@ CHECK_TIMEOUT_S = 180.0  # importing a CUDA build of torch the first time can be
 CHECK_SCRIPT = """
 import importlib.util, json, sys
 info = {"python": sys.version.split()[0], "executable": sys.executable}
-info["missing"] = [m for m in ("numpy", "png", "imageio", "OpenEXR", "nerf_engine")
+info["missing"] = [m for m in ("numpy", "png", "imageio", "OpenEXR", "matplotlib", "nerf_engine")
                    if importlib.util.find_spec(m) is None]
 try:
     import torch
