@@ -1,14 +1,20 @@
-"""``python -m nerf_engine bench``: throughput and quality figures, all measured in one run.
+"""``python -m nerf_engine bench``: speed, memory and quality figures, all measured in one run.
 
-For each preset and precision: training rays/s and ms/step, achieved GFLOP/s of the MLPs next to
-the matmul peak measured in the same process, CPU user vs system time, and render rays/s; with
-``--quality-seconds`` also the test PSNR reached in that wall-clock budget. The scene is the
-procedural toy scene (``toyscene.py``) at ``--size``, or any dataset given with ``--dataset``.
+Throughput (always): for each configuration and precision, training rays/s and ms/step right
+after initialisation, achieved GFLOP/s of the MLPs next to the matmul peak measured in the same
+process, CPU user vs system time, peak resident memory, and render time of one test view.
+``--reference``: the plain reference NeRF (``benchmarks/reference_nerf.py``) at the paper's sizes,
+for the "x times the reference" figure. ``--curves SECONDS``: each configuration (and the reference
+at preview sizes) trained against the clock: seconds to 20/24/26/29 dB test PSNR and a plot.
+
+Configurations are presets, optionally with ``+accel`` or ``+noaccel`` (``paper+accel``). The scene
+is the procedural toy scene at ``--size`` or any dataset (``--dataset``, e.g. the demo's export).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import tempfile
@@ -18,17 +24,29 @@ from pathlib import Path
 
 import torch
 
-from .config import PRESETS, TrainConfig, preset
+from .bench_curves import curves_table, plot_curves, run_reference, train_against_clock
+from .config import NO_ACCEL, TrainConfig, preset, with_overrides
 from .dataset import read_split
-from .evaluate import evaluate_views
 from .render import render_view
 from .runtime import configure_process, resolve_device, synchronize
 from .toyscene import make_toy_dataset
 from .trainer import build_state, train_step
 
+ACCEL = {
+    "sampling.use_aabb": True,
+    "sampling.occupancy_resolution": 128,
+    "sampling.early_stop": 1e-4,
+}
+REFERENCE_PAPER = {"depth": 8, "width": 256, "coarse": 64, "fine": 128, "batch": 4096}
+REFERENCE_SMALL = {"depth": 4, "width": 128, "coarse": 32, "fine": 32, "batch": 1024}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets")
+    p.add_argument(
+        "--presets",
+        default="preview,balanced,paper",
+        help="comma-separated presets, each optionally +accel or +noaccel",
+    )
     p.add_argument(
         "--precision", default="off,bf16", help="comma-separated: off (fp32), bf16, auto"
     )
@@ -36,14 +54,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=100, help="toy scene image size")
     p.add_argument("--dataset", help="benchmark on this dataset instead of the toy scene")
     p.add_argument(
-        "--quality-seconds",
+        "--reference",
+        action="store_true",
+        help="also time the plain reference NeRF at the paper's sizes",
+    )
+    p.add_argument(
+        "--curves",
         type=float,
         default=0.0,
-        help="also train each configuration this long and report test PSNR",
+        metavar="SECONDS",
+        help="also train each preset (auto precision) and the reference for SECONDS",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--markdown", help="also write the results as a Markdown table to this file")
+    p.add_argument("--markdown", help="also write the results as Markdown to this file")
+    p.add_argument("--plot", help="with --curves: write the PSNR-vs-time plot here")
+
+
+def variant(name: str, precision: str, device: str) -> TrainConfig:
+    base, _, extra = name.strip().partition("+")
+    overrides = {"accel": ACCEL, "noaccel": NO_ACCEL, "": {}}[extra]
+    config = with_overrides(
+        preset(base), {**overrides, "mixed_precision": precision, "device": device}
+    )
+    return replace(config, preset=name.strip())
+
+
+def reset_peak_memory() -> None:
+    """Start a new peak-RSS measurement (Linux: /proc/self/clear_refs; elsewhere a no-op)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_memory_gib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: int = 8) -> float:
@@ -71,7 +121,9 @@ def training_flops(state, n_samples: int) -> float:
     return 3.0 * state.model.coarse.flops_per_sample() * n_samples
 
 
-def measure(config: TrainConfig, dataset: Path, steps: int, quality_seconds: float) -> dict:
+def measure(config: TrainConfig, dataset: Path, steps: int) -> dict:
+    """Throughput right after initialisation (before any occupancy-grid warm-up)."""
+    reset_peak_memory()
     with tempfile.TemporaryDirectory() as tmp:
         state = build_state(config, str(dataset), Path(tmp))
         for _ in range(2):  # warm-up: allocator, autocast caches, lazy init
@@ -97,7 +149,7 @@ def measure(config: TrainConfig, dataset: Path, steps: int, quality_seconds: flo
             dtype=state.dtype,
         )
         render_s = time.perf_counter() - t0
-        result = {
+        return {
             "preset": config.preset,
             "precision": "bf16" if state.dtype == torch.bfloat16 else "fp32",
             "rays_per_pass": state.pass_rays,
@@ -106,23 +158,10 @@ def measure(config: TrainConfig, dataset: Path, steps: int, quality_seconds: flo
             "gflops": training_flops(state, n_samples) / seconds / 1e9,
             "cpu_user_s": user1 - user0,
             "cpu_system_s": sys1 - sys0,
+            "peak_gib": peak_memory_gib(),
             "render_s_per_view": render_s,
             "render_rays_per_s": frame.intrinsics.w * frame.intrinsics.h / render_s,
         }
-        if quality_seconds > 0:
-            result.update(_quality(state, dataset, quality_seconds))
-        return result
-
-
-def _quality(state, dataset: Path, seconds: float) -> dict:
-    start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds and state.step < state.config.steps:
-        train_step(state)
-        state.step += 1
-        steps += 1
-    test = read_split(dataset, "test")
-    report = evaluate_views(state.model, state.box, state.bounds, test, state.config, state.dtype)
-    return {"quality_steps": steps, "test_psnr": report["psnr"], "test_ssim": report["ssim"]}
 
 
 def run(args) -> int:
@@ -136,69 +175,95 @@ def run(args) -> int:
                 Path(tmp) / "toy", size=(args.size, args.size), n_train=40, n_val=1, n_test=4
             )
         )
-        peaks = {
+        results = {
+            "device": str(device),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "dataset": str(dataset),
+        }
+        results["peaks"] = peaks = {
             "fp32": matmul_peak(device, torch.float32),
             "bf16": matmul_peak(device, torch.bfloat16),
         }
-        print(
-            f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-            f"matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s",
-            flush=True,
-        )
-        rows = []
+        print(environment_line(results), flush=True)
+        results["rows"] = rows = []
         for name in args.presets.split(","):
             for precision in args.precision.split(","):
-                config = replace(
-                    preset(name.strip()), mixed_precision=precision.strip(), device=args.device
-                )
-                row = measure(config, dataset, args.steps, args.quality_seconds)
-                row["peak_gflops"] = peaks.get(row["precision"], peaks["fp32"])
+                row = measure(variant(name, precision.strip(), args.device), dataset, args.steps)
+                row["peak_gflops"] = peaks[row["precision"]]
                 rows.append(row)
                 print(format_row(row), flush=True)
-    if args.markdown:
-        Path(args.markdown).write_text(markdown_table(device, peaks, rows, args))
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"device": str(device), "peaks": peaks, "rows": rows}, indent=2)
-        )
+        if args.reference:
+            results["reference"] = run_reference(dataset, 1e9, {**REFERENCE_PAPER, "steps": 3}, 0)
+            print(f"reference NeRF, paper sizes: {results['reference']['rays_per_s']:.0f} rays/s")
+        if args.curves:
+            results["curves"] = run_curves(args, dataset)
+    write_reports(args, results)
     return 0
 
 
-def markdown_table(device: torch.device, peaks: dict, rows: list[dict], args) -> str:
-    head = (
-        f"`python -m nerf_engine bench --presets {args.presets} --precision {args.precision} "
-        f"--steps {args.steps} --size {args.size}"
-        + (f" --quality-seconds {args.quality_seconds:g}`" if args.quality_seconds else "`")
-        + f"\n\ndevice {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-        f"matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s\n\n"
+def run_curves(args, dataset: Path) -> dict:
+    curves = {}
+    for name in [n for n in args.presets.split(",") if not n.startswith("paper")]:
+        config = variant(name, "auto", args.device)
+        curves[f"{name} (ours)"] = train_against_clock(config, dataset, args.curves)
+        print(f"{name}: {curves[f'{name} (ours)']['curve'][-1]}", flush=True)
+    reference = run_reference(dataset, args.curves, REFERENCE_SMALL)
+    curves["reference 4x128, 32+32, fp32"] = reference
+    print(f"reference: {reference['curve'][-1] if reference['curve'] else None}", flush=True)
+    return curves
+
+
+def environment_line(results: dict) -> str:
+    peaks = results["peaks"]
+    return (
+        f"device {results['device']}, torch {results['torch']}, {results['threads']} threads; "
+        f"matmul peak fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s"
     )
-    quality = any("test_psnr" in r for r in rows)
-    cols = "| preset | precision | rays/pass | ms/step | train rays/s | GFLOP/s (% of peak) |"
-    cols += " CPU user / sys s | render s/view | render rays/s |"
-    cols += " steps in budget | test PSNR |" if quality else ""
+
+
+def write_reports(args, results: dict) -> None:
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.plot and "curves" in results:
+        plot_curves(results["curves"], Path(args.plot), environment_line(results))
+    if args.markdown:
+        text = markdown_table(results["rows"], args) + "\n" + environment_line(results) + "\n"
+        if "reference" in results:
+            ours = [r for r in results["rows"] if r["preset"] in ("paper", "paper+noaccel")]
+            best = max((r["train_rays_per_s"] for r in ours), default=float("nan"))
+            ref = results["reference"]["rays_per_s"]
+            text += (
+                f"\nReference NeRF at the paper's sizes (8×256, 64+128, 4096 rays, fp32): "
+                f"{ref:.0f} rays/s; our `paper` preset: {best:.0f} rays/s = {best / ref:.1f}×.\n"
+            )
+        if "curves" in results:
+            text += f"\nTraining against the clock ({args.curves:g} s each):\n\n"
+            text += curves_table(results["curves"])
+        Path(args.markdown).write_text(text)
+
+
+def markdown_table(rows: list[dict], args) -> str:
+    cols = (
+        "| configuration | precision | rays/pass | ms/step | train rays/s | GFLOP/s (% of peak) "
+        "| CPU user / sys s | peak RSS GiB | render s/view |"
+    )
     lines = [cols, "|" + "---|" * cols.count(" |")]
     for r in rows:
-        line = (
+        lines.append(
             f"| {r['preset']} | {r['precision']} | {r['rays_per_pass']} | {r['ms_per_step']:.0f} "
             f"| {r['train_rays_per_s']:.0f} | {r['gflops']:.0f} "
             f"({100 * r['gflops'] / r['peak_gflops']:.0f}%) | {r['cpu_user_s']:.1f} / "
-            f"{r['cpu_system_s']:.1f} | {r['render_s_per_view']:.2f} "
-            f"| {r['render_rays_per_s']:.0f} |"
+            f"{r['cpu_system_s']:.1f} | {r['peak_gib']:.2f} | {r['render_s_per_view']:.2f} |"
         )
-        if quality:
-            line += f" {r.get('quality_steps', '')} | {r.get('test_psnr', float('nan')):.2f} |"
-        lines.append(line)
-    return head + "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def format_row(row: dict) -> str:
-    text = (
-        f"{row['preset']:>8} {row['precision']:>5}: {row['ms_per_step']:8.1f} ms/step "
+    return (
+        f"{row['preset']:>14} {row['precision']:>5}: {row['ms_per_step']:8.1f} ms/step "
         f"{row['train_rays_per_s']:8.0f} rays/s  {row['gflops']:6.1f} GFLOP/s "
         f"({100 * row['gflops'] / row['peak_gflops']:.0f}% of peak)  "
         f"cpu user {row['cpu_user_s']:.1f}s sys {row['cpu_system_s']:.1f}s  "
-        f"render {row['render_s_per_view']:.2f} s/view ({row['render_rays_per_s']:.0f} rays/s)"
+        f"peak {row['peak_gib']:.2f} GiB  render {row['render_s_per_view']:.2f} s/view"
     )
-    if "test_psnr" in row:
-        text += f"  -> {row['test_psnr']:.2f} dB after {row['quality_steps']} steps"
-    return text

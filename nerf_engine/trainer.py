@@ -82,6 +82,7 @@ class TrainState:
     chunk_rays: int
     step: int = 0
     checkpoint_step: int = -1  # the step of the newest checkpoint written in this session
+    time_fraction: float = 0.0  # share of the time budget used (drives the learning rate too)
     preview_step: int = -1
 
 
@@ -262,8 +263,10 @@ def _loop(
         if cancelled():
             return "cancelled"
         elapsed = time.perf_counter() - started
-        if cfg.max_seconds and elapsed >= cfg.max_seconds:
-            return "time_budget"
+        if cfg.max_seconds:
+            state.time_fraction = elapsed / cfg.max_seconds
+            if elapsed >= cfg.max_seconds:
+                return "time_budget"
         loss, fine_mse, n_samples = train_step(state)
         state.step += 1
         window.add(loss, fine_mse, cfg.batch_rays, n_samples)
@@ -276,9 +279,10 @@ def _loop(
     return "completed"
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Exponential decay from ``lr`` at step 0 to ``lr_final`` at ``steps``."""
-    progress = min(step / max(config.steps, 1), 1.0)
+def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
+    """Exponential decay from ``lr`` at step 0 to ``lr_final`` at ``steps`` — or at the end of the
+    time budget, when that comes first (``time_fraction``: the share of ``max_seconds`` used)."""
+    progress = min(max(step / max(config.steps, 1), time_fraction), 1.0)
     return config.lr * (config.lr_final / config.lr) ** progress
 
 
@@ -286,7 +290,7 @@ def train_step(state: TrainState) -> tuple[torch.Tensor, torch.Tensor, int]:
     """One optimisation step: (loss, fine MSE) as device tensors, and the field evaluations."""
     cfg = state.config
     for group in state.optimizer.param_groups:
-        group["lr"] = learning_rate(cfg, state.step)
+        group["lr"] = learning_rate(cfg, state.step, state.time_fraction)
     crop = cfg.precrop_fraction if state.step < cfg.precrop_steps else 1.0
     rays_o, rays_d, rgba = state.sampler.sample(cfg.batch_rays, state.generator, crop)
     background = state.background.expand(cfg.batch_rays, 3)
@@ -360,7 +364,7 @@ class _Window:
             "total_steps": cfg.steps,
             "loss": loss,
             "psnr": mse_to_psnr(mse),
-            "lr": learning_rate(cfg, state.step),
+            "lr": learning_rate(cfg, state.step, state.time_fraction),
             "rays_per_s": self.rays / seconds,
             "samples_per_s": self.samples / seconds,
             "ms_per_step": 1000.0 * seconds / self.steps,

@@ -1,0 +1,185 @@
+"""A reference NeRF, written plainly from the paper (Mildenhall et al. 2020, §4–5 and appendix A),
+for benchmarks only: the yardstick the engine's speed is measured against.
+
+Everything the paper describes and nothing more: rays precomputed for every training pixel, a
+random batch per step, positional encoding (L = 10 / 4, input included), an MLP of `depth` × `width`
+with the input concatenated again into the fifth layer's input and a view-direction branch, ReLU
+density, stratified coarse samples and inverse-CDF fine samples (the fine network sees both sets),
+the quadrature of eq. 3 with an infinite last interval, white background, MSE on coarse + fine,
+Adam, float32, one pass per batch. Only the dataset loading is shared with the engine (so both read
+the same pixels and cameras).
+
+    python benchmarks/reference_nerf.py DATASET --seconds 300 --json out.json \
+        [--depth 8 --width 256 --coarse 64 --fine 128 --batch 4096] [--eval-every 30]
+
+Prints and writes {"steps", "train_seconds", "rays_per_s", "curve": [[seconds, test PSNR], ...]}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from nerf_engine.cameras import image_rays
+from nerf_engine.dataset import load_rgba, read_split
+
+
+def encode(x, n_freqs):
+    out = [x]
+    for k in range(n_freqs):
+        out += [torch.sin(2.0**k * math.pi * x), torch.cos(2.0**k * math.pi * x)]
+    return torch.cat(out, -1)
+
+
+class MLP(nn.Module):
+    def __init__(self, depth, width):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [nn.Linear(63, width)]
+            + [nn.Linear(width + (63 if i == 5 else 0), width) for i in range(1, depth)]
+        )
+        self.sigma = nn.Linear(width, 1)
+        self.feature = nn.Linear(width, width)
+        self.view = nn.Linear(width + 27, width // 2)
+        self.rgb = nn.Linear(width // 2, 3)
+
+    def forward(self, x, d):
+        h = x
+        for i, layer in enumerate(self.layers):
+            h = torch.relu(layer(torch.cat([x, h], -1) if i == 5 else h))
+        sigma = torch.relu(self.sigma(h))
+        h = torch.relu(self.view(torch.cat([self.feature(h), d], -1)))
+        return torch.sigmoid(self.rgb(h)), sigma[..., 0]
+
+
+def render(net, rays_o, rays_d, t):
+    pts = rays_o[:, None] + rays_d[:, None] * t[..., None]
+    dirs = rays_d / rays_d.norm(dim=-1, keepdim=True)
+    x = encode(pts, 10)
+    d = encode(dirs, 4)[:, None].expand(-1, t.shape[1], -1)
+    rgb, sigma = net(x, d)
+    delta = torch.cat([t[:, 1:] - t[:, :-1], torch.full_like(t[:, :1], 1e10)], -1)
+    delta = delta * rays_d.norm(dim=-1, keepdim=True)
+    alpha = 1 - torch.exp(-sigma * delta)
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10], -1), -1)
+    weights = alpha * trans[:, :-1]
+    color = (weights[..., None] * rgb).sum(1)
+    return color + (1 - weights.sum(-1, keepdim=True)), weights
+
+
+def sample_pdf(bins, weights, n):
+    pdf = (weights + 1e-5) / (weights + 1e-5).sum(-1, keepdim=True)
+    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, -1)], -1)
+    u = torch.rand(cdf.shape[0], n)
+    idx = torch.searchsorted(cdf, u, right=True).clamp(1, cdf.shape[1] - 1)
+    c0, c1 = cdf.gather(1, idx - 1), cdf.gather(1, idx)
+    b0, b1 = bins.gather(1, idx - 1), bins.gather(1, idx)
+    return b0 + (u - c0) / torch.where(c1 - c0 < 1e-5, torch.ones_like(c0), c1 - c0) * (b1 - b0)
+
+
+def render_rays(nets, rays_o, rays_d, near, far, n_coarse, n_fine, train):
+    t = near + (far - near) * torch.linspace(0, 1, n_coarse)[None].expand(len(rays_o), -1)
+    if train:
+        mids = 0.5 * (t[:, 1:] + t[:, :-1])
+        lower, upper = torch.cat([t[:, :1], mids], -1), torch.cat([mids, t[:, -1:]], -1)
+        t = lower + (upper - lower) * torch.rand_like(t)
+    rgb_c, w = render(nets[0], rays_o, rays_d, t)
+    mids = 0.5 * (t[:, 1:] + t[:, :-1])
+    t_f = sample_pdf(mids, w[:, 1:-1].detach(), n_fine).detach()
+    t_all = torch.sort(torch.cat([t, t_f], -1), -1).values
+    rgb_f, _ = render(nets[1], rays_o, rays_d, t_all)
+    return rgb_c, rgb_f
+
+
+def load(dataset, split):
+    data = read_split(dataset, split)
+    o, d, rgb = [], [], []
+    for frame, rgba in zip(data.frames, load_rgba(data), strict=True):
+        ro, rd = image_rays(frame.intrinsics, frame.camera_to_world)
+        o.append(ro.reshape(-1, 3))
+        d.append(rd.reshape(-1, 3))
+        rgb.append((rgba[..., :3] * rgba[..., 3:] + 1 - rgba[..., 3:]).reshape(-1, 3))
+    as_tensor = lambda parts: torch.tensor(np.concatenate(parts), dtype=torch.float32)  # noqa: E731
+    return as_tensor(o), as_tensor(d), as_tensor(rgb), data
+
+
+@torch.no_grad()
+def test_psnr(nets, test, near, far, args, views=4):
+    rays_o, rays_d, rgb, _ = test
+    n = min(len(rgb), views * len(rgb) // len(test[3].frames))
+    out = torch.cat(
+        [
+            render_rays(
+                nets,
+                rays_o[i : i + 4096],
+                rays_d[i : i + 4096],
+                near,
+                far,
+                args.coarse,
+                args.fine,
+                False,
+            )[1]
+            for i in range(0, n, 4096)
+        ]
+    )
+    return float(-10 * torch.log10(((out - rgb[:n]) ** 2).mean()))
+
+
+def main(argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("dataset")
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--steps", type=int, default=10**9)
+    p.add_argument("--depth", type=int, default=8)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--coarse", type=int, default=64)
+    p.add_argument("--fine", type=int, default=128)
+    p.add_argument("--batch", type=int, default=4096)
+    p.add_argument("--eval-every", type=float, default=0, help="seconds of training between evals")
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    torch.manual_seed(0)
+    rays_o, rays_d, rgb, train = load(args.dataset, "train")
+    test = load(args.dataset, "test")
+    near, far = train.near or 2.0, train.far or 6.0
+    nets = [MLP(args.depth, args.width), MLP(args.depth, args.width)]
+    optim = torch.optim.Adam([p for n in nets for p in n.parameters()], lr=5e-4)
+    curve, trained, steps, next_eval = [], 0.0, 0, args.eval_every
+    while trained < args.seconds and steps < args.steps:
+        start = time.perf_counter()
+        idx = torch.randint(0, len(rgb), (args.batch,))
+        rgb_c, rgb_f = render_rays(
+            nets, rays_o[idx], rays_d[idx], near, far, args.coarse, args.fine, True
+        )
+        loss = ((rgb_c - rgb[idx]) ** 2).mean() + ((rgb_f - rgb[idx]) ** 2).mean()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        trained += time.perf_counter() - start
+        steps += 1
+        if args.eval_every and trained >= next_eval:
+            curve.append([trained, test_psnr(nets, test, near, far, args)])
+            next_eval += args.eval_every
+            print(f"{trained:7.1f}s step {steps}: test PSNR {curve[-1][1]:.2f}", flush=True)
+    result = {
+        "steps": steps,
+        "train_seconds": trained,
+        "rays_per_s": steps * args.batch / trained,
+        "curve": curve,
+    }
+    print(json.dumps({k: v for k, v in result.items() if k != "curve"}))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

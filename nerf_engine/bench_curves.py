@@ -1,0 +1,140 @@
+"""Quality over time for ``bench --curves SECONDS``: train each configuration against the clock,
+measure test PSNR at intervals (the clock paused while measuring), and compare with the plain
+reference NeRF in ``benchmarks/reference_nerf.py`` run on the same dataset in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import TrainConfig
+from .dataset import read_split
+from .evaluate import evaluate_views
+from .render import render_view
+from .runtime import synchronize
+from .trainer import build_state, train_step
+
+THRESHOLDS_DB = (20.0, 24.0, 26.0, 29.0)
+REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_nerf.py"
+
+
+def train_against_clock(config: TrainConfig, dataset: Path, seconds: float, evals: int = 8) -> dict:
+    """Train ``config`` for ``seconds`` of training; PSNR of 4 test views at ``evals`` points."""
+    test = read_split(dataset, "test").first(4)
+    with tempfile.TemporaryDirectory() as tmp:
+        state = build_state(config, str(dataset), Path(tmp))
+        curve, trained, next_eval, window = [], 0.0, seconds / evals, []
+        while trained < seconds and state.step < config.steps:
+            start = time.perf_counter()
+            state.time_fraction = trained / seconds  # as `train --max-seconds` does
+            n_samples = train_step(state)[2]
+            state.step += 1
+            synchronize(state.device)
+            elapsed = time.perf_counter() - start
+            trained += elapsed
+            window.append((trained, elapsed, n_samples))
+            if trained >= next_eval or trained >= seconds:
+                report = evaluate_views(
+                    state.model, state.box, state.bounds, test, config, state.dtype
+                )
+                curve.append([trained, report["psnr"], state.step])
+                next_eval += seconds / evals
+        tail = [w for w in window if w[0] >= 0.75 * trained]  # steady state: grid warm, if any
+        frame = test.frames[0]
+        start = time.perf_counter()
+        render_view(
+            state.model,
+            state.box,
+            state.bounds,
+            frame.intrinsics,
+            frame.camera_to_world,
+            chunk_rays=state.chunk_rays,
+            dtype=state.dtype,
+        )
+        render_s = time.perf_counter() - start
+        grid = state.model.occupancy
+    return {
+        "curve": curve,
+        "steps": state.step,
+        "rays_per_s_steady": config.batch_rays * len(tail) / max(sum(w[1] for w in tail), 1e-9),
+        "samples_per_ray_steady": sum(w[2] for w in tail) / max(len(tail) * config.batch_rays, 1),
+        "render_s_per_view": render_s,
+        "occupied_fraction": grid.occupied_fraction() if grid is not None else None,
+    }
+
+
+def run_reference(dataset: Path, seconds: float, sizes: dict, evals: int = 8) -> dict:
+    """The plain reference NeRF on ``dataset`` in a subprocess (same machine, same run)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "reference.json"
+        args = [
+            sys.executable,
+            str(REFERENCE),
+            str(dataset),
+            "--seconds",
+            str(seconds),
+            "--eval-every",
+            str(seconds / evals if evals else 0),
+            "--json",
+            str(out),
+        ]
+        for key, value in sizes.items():
+            args += [f"--{key}", str(value)]
+        env = {**os.environ, "PYTHONPATH": str(REFERENCE.parents[1])}
+        subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def time_to(curve: list, threshold: float) -> float | None:
+    """Training seconds at the first measurement at or above ``threshold`` dB."""
+    return next((point[0] for point in curve if point[1] >= threshold), None)
+
+
+def curves_table(results: dict[str, dict]) -> str:
+    head = (
+        "| configuration | steps | steady rays/s | "
+        + " | ".join(f"s to {t:g} dB" for t in THRESHOLDS_DB)
+        + " | final test PSNR | render s/view |"
+    )
+    lines = [head, "|" + "---|" * (5 + len(THRESHOLDS_DB))]
+    for name, r in results.items():
+        reached = [time_to(r["curve"], t) for t in THRESHOLDS_DB]
+        cells = " | ".join("–" if s is None else f"{s:.0f}" for s in reached)
+        final = r["curve"][-1][1] if r["curve"] else float("nan")
+        render = f"{r['render_s_per_view']:.2f}" if "render_s_per_view" in r else "–"
+        rate = r.get("rays_per_s_steady", r.get("rays_per_s", float("nan")))
+        lines.append(f"| {name} | {r['steps']} | {rate:.0f} | {cells} | {final:.2f} | {render} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(results: dict[str, dict], path: Path, title: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"matplotlib is not installed: no plot written to {path}", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for name, r in results.items():
+        if r["curve"]:
+            data = np.asarray(r["curve"], dtype=float)
+            ax.plot(data[:, 0] / 60.0, data[:, 1], marker="o", markersize=3, label=name)
+    for t in THRESHOLDS_DB:
+        ax.axhline(t, color="grey", linewidth=0.5, linestyle=":")
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel("test PSNR (dB)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
