@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -160,7 +160,11 @@ def read_transforms(
 def load_rgba(split: Split) -> list[np.ndarray]:
     """Every frame's image as float32 [H, W, 4] (sRGB colour, straight alpha), checked against its
     intrinsics' size."""
-    images = []
+    return list(iter_rgba(split))
+
+
+def iter_rgba(split: Split) -> Iterator[np.ndarray]:
+    """:func:`load_rgba` one image at a time (a large dataset never sits in memory as float32)."""
     for index, frame in enumerate(split.frames):
         if frame.image_path is None:
             raise DatasetError(split.source, "frame has no image.", frame=index, key="file_path")
@@ -178,8 +182,7 @@ def load_rgba(split: Split) -> list[np.ndarray]:
                 frame=index,
                 key="w",
             )
-        images.append(rgba)
-    return images
+        yield rgba
 
 
 def _load_json(path: Path) -> dict:

@@ -33,7 +33,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import TrainConfig, validate
-from .dataset import DatasetError, Frame, Split, available_splits, load_rgba, read_split
+from .dataset import DatasetError, Frame, Split, available_splits, iter_rgba, read_split
 from .evaluate import evaluate_views, resize_image
 from .events import EventLog, stop_on_signals
 from .fileio import write_bytes_atomic, write_json_atomic
@@ -142,7 +142,7 @@ def build_state(
     train_split = read_split(dataset_dir, "train")
     box = SceneBox.from_dict(json.loads(resumed["scene"])) if resumed else scene_box(train_split)
     cameras = CameraTensors.from_frames(train_split.frames, box, device)
-    sampler = PixelSampler(load_rgba(train_split), cameras, device)
+    sampler = PixelSampler(iter_rgba(train_split), cameras, device)
     torch.manual_seed(config.seed)
     model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb())).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
