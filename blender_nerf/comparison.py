@@ -69,7 +69,7 @@ def start(context: bpy.types.Context) -> ViewsJob:
     return job
 
 
-def finish_scene(scene: bpy.types.Scene, job: ViewsJob, request: CompareRequest):
+def finish_scene(scene: bpy.types.Scene, job: ViewsJob, request: CompareRequest) -> tuple[str, str]:
     """The job ended: numbers into ``scene.nerf``, images into Blender; (level, message)."""
     if job.state != "finished":
         return scene_jobs.LEVELS[job.state], job.message
@@ -90,6 +90,8 @@ def finish_scene(scene: bpy.types.Scene, job: ViewsJob, request: CompareRequest)
 
 
 def summary(report: dict, path: Path) -> str:
+    """One line: the mean numbers of a Compare report."""
+
     def number(key: str, fmt: str) -> str:
         value = report.get(key)
         return format(value, fmt) if value is not None else "n/a"

@@ -61,7 +61,13 @@ def start(context: bpy.types.Context) -> ViewsJob:
     return job
 
 
-def finish_scene(scene, job: ViewsJob, shots, run: view_plan.RunInfo, out: Path):
+def finish_scene(
+    scene: bpy.types.Scene,
+    job: ViewsJob,
+    shots: list[view_plan.Shot],
+    run: view_plan.RunInfo,
+    out: Path,
+) -> tuple[str, str]:
     """The job ended: record the views, show the first one; (report level, message)."""
     if job.state != "finished":
         return scene_jobs.LEVELS[job.state], job.message

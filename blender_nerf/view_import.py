@@ -21,6 +21,7 @@ import numpy as np
 from mathutils import Matrix
 
 from . import geometry, scene_io
+from .nerf_engine.cameras import Intrinsics
 from .scene_io import SceneError
 from .view_plan import camera_size
 
@@ -83,7 +84,9 @@ def plan_imports(
     return imports
 
 
-def plane_distance(camera: bpy.types.Object, distance: float, aabb=None) -> float:
+def plane_distance(
+    camera: bpy.types.Object, distance: float, aabb: np.ndarray | None = None
+) -> float:
     """The plane's distance: ``distance``; for 0 just behind the trained scene box ``aabb`` (as
     the camera sees it) and inside Clip End. SceneError when the camera would clip it away."""
     start, end = scene_io.clip_range(camera)
@@ -102,7 +105,11 @@ def plane_distance(camera: bpy.types.Object, distance: float, aabb=None) -> floa
 
 
 def apply_import(
-    scene: bpy.types.Scene, item: CameraImport, target: str, settings, aabb=None
+    scene: bpy.types.Scene,
+    item: CameraImport,
+    target: str,
+    settings: bpy.types.PropertyGroup,
+    aabb: np.ndarray | None = None,
 ) -> str:
     """Import one camera's renders as ``target``; returns what was done. ``aabb``: the trained
     scene box (for the automatic plane distance)."""
@@ -116,7 +123,10 @@ def apply_import(
         _camera_background(camera, image, item, settings)
         return f"the background image of '{camera.name}'"
     _compositor_background(scene, image, item)
-    return f"the compositor background of '{scene.name}' (from '{camera.name}')"
+    return (
+        f"the compositor background of '{scene.name}' (from '{camera.name}'; Film > "
+        "Transparent and the Standard view transform are on)"
+    )
 
 
 # --- the image ------------------------------------------------------------------------------
@@ -155,7 +165,7 @@ def _frame_range(user, item: CameraImport) -> None:
 # --- image plane ----------------------------------------------------------------------------
 
 
-def plane_corners(intrinsics, distance: float) -> np.ndarray:
+def plane_corners(intrinsics: Intrinsics, distance: float) -> np.ndarray:
     """[4, 3] camera-space corners of the image at ``distance`` along −Z: top-left, top-right,
     bottom-right, bottom-left (pixel (0, 0) is the top-left corner of the image)."""
     k = intrinsics

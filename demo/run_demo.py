@@ -91,18 +91,11 @@ def orbit_camera(scene, dataset: Path, frames: int):
     return camera
 
 
-def main(argv: list[str]) -> int:
-    args = parse_args(argv)
-    out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-
-    import bpy
-
+def export_step(out: Path, args: argparse.Namespace):
+    """The demo scene, with the add-on registered, exported through Export Dataset."""
     import blender_nerf
     from demo.scene import build_demo_scene
 
-    print(f"[1/4] building the demo scene and exporting {args.views} views ...", flush=True)
     scene = build_demo_scene(resolution=args.resolution)
     blender_nerf.register()
     nerf = scene.nerf
@@ -110,43 +103,66 @@ def main(argv: list[str]) -> int:
     nerf.camera_source, nerf.rig_views, nerf.rig_hemisphere = "RIG", args.views, True
     nerf.split_val, nerf.split_test = 0.04, 0.12
     operator("export_dataset")
+    return scene
 
-    print(f"[2/4] training the {args.preset} preset (at most {args.seconds:.0f} s) ...", flush=True)
-    train(out / "dataset", out / "run", args)
 
-    print("[3/4] Render Views and Compare on the test views ...", flush=True)
+def compare_step(scene, out: Path) -> None:
+    """Import Cameras (the test split), Render Views and Compare through the operators."""
+    import bpy
+
+    nerf = scene.nerf
     operator("import_cameras", filepath=str(out / "dataset" / "transforms_test.json"))
-    test_cameras = [ob for ob in bpy.data.collections["NeRF Cameras transforms_test"].objects]
     bpy.ops.object.select_all(action="DESELECT")
-    for camera in test_cameras:
+    for camera in bpy.data.collections["NeRF Cameras transforms_test"].objects:
         camera.select_set(True)
     nerf.render_source, nerf.render_dir = "SELECTED", str(out / "test_renders")
     operator("render_views")
     operator("compare")
-    compare = out / "run" / "compare"
-    shutil.copyfile(compare / "side_by_side.png", out / "side_by_side.png")
+    shutil.copyfile(out / "run" / "compare" / "side_by_side.png", out / "side_by_side.png")
 
-    print(f"[4/4] a novel orbit of {args.orbit_frames} frames, imported as a plane ...", flush=True)
-    scene.camera = orbit_camera(scene, out / "dataset", args.orbit_frames)
+
+def orbit_step(scene, out: Path, frames: int) -> None:
+    """Render Views of an animated orbit camera, imported back as an image-plane sequence."""
+    scene.camera = orbit_camera(scene, out / "dataset", frames)
+    nerf = scene.nerf
     nerf.render_source, nerf.render_dir = "ANIMATION", str(out / "orbit")
     operator("render_views")
     nerf.import_target = "PLANE"
     operator("import_view")
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    import bpy
+
+    import blender_nerf
+
+    print(f"[1/4] building the demo scene and exporting {args.views} views ...", flush=True)
+    scene = export_step(out, args)
+    print(f"[2/4] training the {args.preset} preset (at most {args.seconds:.0f} s) ...", flush=True)
+    train(out / "dataset", out / "run", args)
+    print("[3/4] Render Views and Compare on the test views ...", flush=True)
+    compare_step(scene, out)
+    print(f"[4/4] a novel orbit of {args.orbit_frames} frames, imported as a plane ...", flush=True)
+    orbit_step(scene, out, args.orbit_frames)
     bpy.ops.wm.save_as_mainfile(filepath=str(out / "demo_scene.blend"))
+    nerf = scene.nerf
     numbers = (
         f"test PSNR {nerf.compare_psnr:.2f} dB, SSIM {nerf.compare_ssim:.3f} over "
         f"{nerf.compare_views} views (on the objects: {nerf.compare_psnr_mask:.2f} dB, SSIM "
         f"{nerf.compare_ssim_mask:.3f})"
     )
     blender_nerf.unregister()
-
     print(f"""
 done in {time.time() - started:.0f} s
   {numbers}
   scene        {out / "demo_scene.blend"}   (open it: the Orbit camera plays the NeRF orbit)
   dataset      {out / "dataset"}
   run          {out / "run"}   (checkpoints, previews, events.jsonl)
-  compare      {compare}   (report.json, side_by_side_*.png, training_curve.png)
+  compare      {out / "run" / "compare"}   (report.json, side_by_side_*.png, training_curve.png)
   test renders {out / "test_renders"}
   novel orbit  {out / "orbit"}
   side by side {out / "side_by_side.png"}   (ground truth | NeRF | error)""")

@@ -22,8 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +118,9 @@ def masked_ssim(values: np.ndarray, mask: np.ndarray | None) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-def compare_images(gt_rgba: np.ndarray, nerf_rgba: np.ndarray, mask: np.ndarray, background):
+def compare_images(
+    gt_rgba: np.ndarray, nerf_rgba: np.ndarray, mask: np.ndarray, background
+) -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics of one view; returns (metrics dict, gt rgb, nerf rgb) composited over
     ``background``. ``mask`` [H, W] bool: the object's pixels."""
     gt = composite(gt_rgba, background)
@@ -177,7 +181,9 @@ def side_by_side_numpy(gt: np.ndarray, nerf: np.ndarray, error: np.ndarray) -> n
     return np.concatenate(panels, axis=1)
 
 
-def side_by_side_figure(gt, nerf, error, path: Path, title: str) -> None:
+def side_by_side_figure(
+    gt: np.ndarray, nerf: np.ndarray, error: np.ndarray, path: Path, title: str
+) -> None:
     """The same three panels with titles and a labelled colour bar (matplotlib, no pyplot)."""
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
@@ -201,7 +207,9 @@ def side_by_side_figure(gt, nerf, error, path: Path, title: str) -> None:
     fig.savefig(path, facecolor="white", bbox_inches="tight", pad_inches=0.05)
 
 
-def write_side_by_side(gt, nerf, path: Path, title: str, use_matplotlib: bool = True) -> bool:
+def write_side_by_side(
+    gt: np.ndarray, nerf: np.ndarray, path: Path, title: str, use_matplotlib: bool = True
+) -> bool:
     """Write the side-by-side PNG; True when matplotlib drew it, False for the numpy fallback."""
     error = error_map(gt, nerf)
     if use_matplotlib:
@@ -287,14 +295,24 @@ def _json_view(view: dict) -> dict:
     return {k: _json_number(v) if isinstance(v, float) else v for k, v in view.items()}
 
 
+def _training_curve(run: Path | None, out: Path, use_matplotlib: bool) -> tuple[str | None, list]:
+    """Plot the run's training curve into ``out``: (its file name or None, notes on why not)."""
+    if run is None:
+        return None, []
+    if not use_matplotlib:
+        return None, [NO_MATPLOTLIB.format(what="no training curve")]
+    why_not = plot_training_curve(run / "events.jsonl", out / "training_curve.png")
+    return (None, [why_not]) if why_not else ("training_curve.png", [])
+
+
 def compare(
     gt_dir: str | Path,
     nerf_dir: str | Path,
     out_dir: str | Path,
     *,
     run_dir: str | Path | None = None,
-    background=None,
-    on_view=None,
+    background: tuple[float, float, float] | None = None,
+    on_view: Callable[[int, int, str], None] | None = None,
     use_matplotlib: bool = True,
 ) -> dict:
     """Compare every view (see the module docstring); writes and returns the report."""
@@ -311,20 +329,13 @@ def compare(
         title = f"{pair.name}: PSNR {metrics['psnr']:.2f} dB"
         drawn = write_side_by_side(gt, nerf, image, title, use_matplotlib) and drawn
         if index == 0:
-            write_side_by_side(gt, nerf, out / "side_by_side.png", title, use_matplotlib)
+            shutil.copyfile(image, out / "side_by_side.png")
         views.append({"name": pair.name, **metrics, "side_by_side": image.name})
         if on_view is not None:
             on_view(index, len(pairs), pair.name)
-    notes = [] if drawn else [NO_MATPLOTLIB.format(what="colour bar without labels")]
-    curve = None
-    if run is not None:
-        why_not = (
-            plot_training_curve(run / "events.jsonl", out / "training_curve.png")
-            if use_matplotlib
-            else NO_MATPLOTLIB.format(what="no training curve")
-        )
-        curve = None if why_not else "training_curve.png"
-        notes += [why_not] if why_not else []
+    curve, notes = _training_curve(run, out, use_matplotlib)
+    if not drawn:
+        notes.insert(0, NO_MATPLOTLIB.format(what="colour bar without labels"))
     report = {
         **{key: _mean([v[key] for v in views]) for key in METRICS},
         "n_views": len(views),

@@ -5,6 +5,7 @@ timer path's progress and Cancel; the Render and Compare panels."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from types import SimpleNamespace
 
@@ -22,7 +23,16 @@ from addon_helpers import (  # noqa: E402
     use_trained_run,
 )
 
-from blender_nerf import background, jobs, panels, panels_views, render_views, scene_io  # noqa: E402
+from blender_nerf import (  # noqa: E402
+    background,
+    jobs,
+    panels,
+    panels_views,
+    render_views,
+    scene_io,
+    view_jobs,
+    view_plan,
+)
 from blender_nerf.nerf_engine.dataset import read_transforms  # noqa: E402
 from blender_nerf.view_plan import VIEWS_FILE  # noqa: E402
 
@@ -198,3 +208,30 @@ def test_render_and_compare_panels_draw_every_branch(scene):
         layout = RecordingLayout()
         cls.draw(SimpleNamespace(layout=layout), bpy.context)
         assert layout.calls and cls.bl_parent_id == "NERF_PT_main" and cls.is_registered
+
+
+def test_views_job_counts_views_over_all_its_commands(tmp_path):
+    script = "import sys, time\nfor i in (1, 2):\n    print(f'[{i}/2] v{i}', file=sys.stderr)\n"
+    script += "    time.sleep(0.2)\n"
+    job = view_jobs.ViewsJob([[sys.executable, "-c", script]] * 2, 2, label="Test").start()
+    seen = []
+    with time_limit(60):
+        while not job.done:
+            job.poll()
+            seen.append((job.progress, job.status()))
+            time.sleep(0.02)
+    progress = [p for p, _ in seen]
+    assert progress == sorted(progress) and {0.25, 0.5, 0.75} <= set(progress)
+    assert progress[-1] == 1.0 and job.state == "finished"
+    assert any(s == "Test: view 1 of 2 (step 2 of 2)" for _, s in seen)
+
+
+def test_a_camera_outside_the_trained_range_is_warned_about(scene, trained_run, tmp_path):
+    far_away = view_plan.plan_shots(bpy.context, "ACTIVE")  # the default camera: 11 m away
+    run = view_plan.check_run(str(trained_run.run))
+    (note,) = view_plan.range_notes(far_away, run)
+    assert note.startswith("Camera 'Camera' sees the scene box") and "cut off" in note
+    train = read_transforms(trained_run.dataset / "transforms_train.json")
+    scene_io.set_camera_pose(scene.camera, train.frames[0].camera_to_world)  # a training view
+    bpy.context.view_layer.update()
+    assert view_plan.range_notes(view_plan.plan_shots(bpy.context, "ACTIVE"), run) == []

@@ -44,29 +44,55 @@ def _engine(module, *args):
     return json.loads(result.stdout.splitlines()[-1])
 
 
+def _select_trained_views(scene, trained_run, names=("r_0", "r_1")) -> None:
+    """Cameras of training views (Import Cameras of the training transforms), selected."""
+    train = trained_run.dataset / "transforms_train.json"
+    assert bpy.ops.nerf.import_cameras(filepath=str(train)) == {"FINISHED"}
+    bpy.ops.object.select_all(action="DESELECT")
+    for name in names:
+        bpy.data.objects[name].select_set(True)
+    scene.nerf.render_source = "SELECTED"
+
+
+def _check_ground_truth(out, trained_run, names=("r_0", "r_1")) -> None:
+    """Blender's ground truth is the training image again; the mask covers the cube."""
+    for name in names:
+        gt = scene_io.read_image(out / "ground_truth" / f"{name}.png")
+        dataset_image = scene_io.read_image(trained_run.dataset / "train" / f"{name}.png")
+        assert np.abs(gt - dataset_image).max() <= 1 / 255 + 1e-6
+        mask = scene_io.read_image(out / "ground_truth" / f"{name}_mask.png")[..., 0] > 0.5
+        assert mask.any() and np.mean(mask != (dataset_image[..., 3] > 0.5)) < 0.05
+
+
+def _check_shown_in_blender(nerf, report, out) -> None:
+    assert nerf.compare_psnr == pytest.approx(report["psnr"], abs=1e-4)
+    assert nerf.compare_ssim_mask == pytest.approx(report["ssim_mask"], abs=1e-5)
+    assert nerf.compare_views == 2 and nerf.compare_report == str(out / "report.json")
+    assert nerf.job_status.startswith(f"Compared 2 view(s): PSNR {report['psnr']:.2f} dB")
+    for image, name in ((nerf.compare_image, "side_by_side.png"),
+                        (nerf.curve_image, "training_curve.png")):  # fmt: skip
+        assert image is not None and Path(bpy.path.abspath(image.filepath)) == out / name
+        assert image.size[0] > 200
+    layout = RecordingLayout()
+    panels_views.draw_compare(layout, bpy.context)
+    assert ("label", f"PSNR {report['psnr']:.2f} dB") in layout.calls
+    names = (nerf.compare_image.name, nerf.curve_image.name)  # labels where there is no icon
+    shown = [c for c in layout.calls if c[0] == "template_icon" or c[1:] in ((n,) for n in names)]
+    assert len(shown) == 2
+
+
 def test_compare_trained_views_matches_eval_and_beats_a_constant_image(
     scene, trained_run, tmp_path
 ):
     nerf = use_trained_run(scene, trained_run, tmp_path / "render")
-    train = trained_run.dataset / "transforms_train.json"
-    assert bpy.ops.nerf.import_cameras(filepath=str(train)) == {"FINISHED"}
-    bpy.ops.object.select_all(action="DESELECT")
-    for name in ("r_0", "r_1"):
-        bpy.data.objects[name].select_set(True)
-    nerf.render_source = "SELECTED"
+    _select_trained_views(scene, trained_run)
     before = scene_fingerprint(scene)
-
     assert bpy.ops.nerf.compare() == {"FINISHED"}, nerf.job_status
     assert scene_fingerprint(scene) == before
     out = trained_run.run / "compare"
     report = json.loads((out / "report.json").read_text())
     assert [v["name"] for v in report["views"]] == ["r_0", "r_1"]
-    for name in ("r_0", "r_1"):  # Blender's ground truth is the training image again
-        gt = scene_io.read_image(out / "ground_truth" / f"{name}.png")
-        dataset_image = scene_io.read_image(trained_run.dataset / "train" / f"{name}.png")
-        assert np.abs(gt - dataset_image).max() <= 1 / 255 + 1e-6
-        mask = scene_io.read_image(out / "ground_truth" / f"{name}_mask.png")[..., 0] > 0.5
-        assert mask.any() and np.mean(mask != (dataset_image[..., 3] > 0.5)) < 0.05  # the cube
+    _check_ground_truth(out, trained_run)
 
     evaluated = _engine("nerf_engine", "eval", trained_run.run, "--split", "train",
                         "--max-views", 2, "--json", "--device", "cpu")  # fmt: skip
@@ -84,18 +110,4 @@ def test_compare_trained_views_matches_eval_and_beats_a_constant_image(
     args = ["--gt", out / "ground_truth", "--nerf", constant, "--out", tmp_path / "worse"]
     worse = _engine("nerf_engine.compare", *args, "--run", trained_run.run, "--json")
     assert report["psnr"] > worse["psnr"] + 3
-
-    assert nerf.compare_psnr == pytest.approx(report["psnr"], abs=1e-4)
-    assert nerf.compare_ssim_mask == pytest.approx(report["ssim_mask"], abs=1e-5)
-    assert nerf.compare_views == 2 and nerf.compare_report == str(out / "report.json")
-    assert nerf.job_status.startswith(f"Compared 2 view(s): PSNR {report['psnr']:.2f} dB")
-    for image, name in ((nerf.compare_image, "side_by_side.png"),
-                        (nerf.curve_image, "training_curve.png")):  # fmt: skip
-        assert image is not None and Path(bpy.path.abspath(image.filepath)) == out / name
-        assert image.size[0] > 200
-    layout = RecordingLayout()
-    panels_views.draw_compare(layout, bpy.context)
-    assert ("label", f"PSNR {report['psnr']:.2f} dB") in layout.calls
-    names = (nerf.compare_image.name, nerf.curve_image.name)  # labels where there is no icon
-    shown = [c for c in layout.calls if c[0] == "template_icon" or c[1:] in ((n,) for n in names)]
-    assert len(shown) == 2
+    _check_shown_in_blender(nerf, report, out)
