@@ -13,13 +13,21 @@ bpy = pytest.importorskip("bpy")
 from addon_helpers import RecordingLayout  # noqa: E402
 
 import blender_nerf  # noqa: E402
-from blender_nerf import background, operators, panels, preferences, properties  # noqa: E402
+from blender_nerf import (  # noqa: E402
+    background,
+    operators,
+    panels,
+    panels_views,
+    preferences,
+    properties,
+)
 
 ALL_CLASSES = (
     *properties.CLASSES,
     *preferences.CLASSES,
     *operators.CLASSES,
     *panels.CLASSES,
+    *panels_views.CLASSES,
 )
 
 
@@ -31,10 +39,12 @@ def _registered() -> dict[str, bool]:
         "load_post": properties.reset_job_state in bpy.app.handlers.load_post,
         "load_pre": background.stop_on_load in bpy.app.handlers.load_pre,
         "train operator": "train" in dir(bpy.ops.nerf),
+        "view operators": {"render_views", "import_view", "compare", "import_cameras"}
+        <= set(dir(bpy.ops.nerf)),
     }
     for cls in ALL_CLASSES:
         state[cls.__name__] = cls.is_registered
-    for cls in (*operators.CLASSES, *panels.CLASSES):  # looked up by name, as Blender does
+    for cls in (*operators.CLASSES, *panels.CLASSES, *panels_views.CLASSES):  # by name
         state[f"bpy.types.{cls.__name__}"] = hasattr(bpy.types, cls.__name__)
     return state
 
