@@ -16,20 +16,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .bench_curves import curves_table, plot_curves, run_reference, train_against_clock
+from .cameras import Intrinsics
 from .config import NO_ACCEL, TrainConfig, preset, with_overrides
-from .dataset import read_split
+from .dataset import Frame, read_split, write_transforms
+from .images import write_png
 from .render import render_view
 from .runtime import configure_process, resolve_device, synchronize
-from .toyscene import make_toy_dataset
+from .toyscene import hemisphere_poses, make_toy_dataset, render_toy
 from .trainer import build_state, train_step
 
 ACCEL = {
@@ -64,6 +70,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="SECONDS",
         help="also train each preset (auto precision) and the reference for SECONDS",
+    )
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help="also measure peak memory: preview on 100 images of 800×800, a 1080p render",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this file")
@@ -128,12 +139,14 @@ def measure(config: TrainConfig, dataset: Path, steps: int) -> dict:
         state = build_state(config, str(dataset), Path(tmp))
         for _ in range(2):  # warm-up: allocator, autocast caches, lazy init
             train_step(state)
+            state.step += 1
         synchronize(state.device)
         user0, sys0 = _cpu_times()
         start = time.perf_counter()
         n_samples = 0
         for _ in range(steps):
             n_samples += train_step(state)[2]
+            state.step += 1  # as train() does: grid updates keep their cadence
         synchronize(state.device)
         seconds = time.perf_counter() - start
         user1, sys1 = _cpu_times()
@@ -198,8 +211,77 @@ def run(args) -> int:
             print(f"reference NeRF, paper sizes: {results['reference']['rays_per_s']:.0f} rays/s")
         if args.curves:
             results["curves"] = run_curves(args, dataset)
+        if args.memory:
+            results["memory"] = measure_memory(args.device, Path(tmp))
+            print(f"memory: {results['memory']}", flush=True)
     write_reports(args, results)
     return 0
+
+
+def measure_memory(device: str, folder: Path, n_images: int = 100, size: int = 800) -> dict:
+    """Peak RSS of `preview` training on ``n_images`` of ``size``² pixels, and of rendering one
+    1920×1080 view, each in its own engine process, as the add-on runs them."""
+    intr = Intrinsics.from_fov(0.75, size, size)
+    data = folder / "big"
+    pose = hemisphere_poses(1, np.random.default_rng(0))[0]
+    write_png(data / "view.png", render_toy(intr, pose, supersample=1))
+    poses = hemisphere_poses(n_images + 1, np.random.default_rng(1))
+    for split, chosen in (("train", poses[:-1]), ("test", poses[-1:])):
+        write_transforms(
+            data / f"transforms_{split}.json", [Frame(p, intr, "view.png") for p in chosen]
+        )
+    hd = folder / "hd_camera.json"
+    write_transforms(hd, [Frame(poses[-1], Intrinsics.from_fov(0.75, 1920, 1080))])
+    train = [
+        "train",
+        data,
+        "--out",
+        folder / "big_run",
+        "--preset",
+        "preview",
+        "--steps",
+        3,
+        "--device",
+        device,
+        "--set",
+        "eval_views=0",
+        "--set",
+        "preview_max_side=64",
+    ]
+    render = [
+        "render",
+        folder / "big_run",
+        "--cameras",
+        hd,
+        "--out",
+        folder / "hd",
+        "--device",
+        device,
+    ]
+    return {
+        "train_100x800x800_peak_gib": _child_peak_gib(train),
+        "render_1920x1080_peak_gib": _child_peak_gib(render),
+    }
+
+
+_PEAK_WRAPPER = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['nerf_engine', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('nerf_engine', run_name='__main__')\n"
+    "finally:\n"
+    "    print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+)
+
+
+def _child_peak_gib(args: list) -> float:
+    """Run ``python -m nerf_engine *args`` in a fresh process; its peak resident memory in GiB."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-c", _PEAK_WRAPPER, *map(str, args)]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    peaks = [line.split()[1] for line in result.stderr.splitlines() if line.startswith("PEAK_KIB")]
+    if result.returncode != 0 or not peaks:
+        raise RuntimeError(f"bench: {' '.join(cmd[3:])} failed: {result.stderr[-500:]}")
+    return int(peaks[-1]) / 2**20
 
 
 def run_curves(args, dataset: Path) -> dict:
@@ -236,6 +318,13 @@ def write_reports(args, results: dict) -> None:
             text += (
                 f"\nReference NeRF at the paper's sizes (8×256, 64+128, 4096 rays, fp32): "
                 f"{ref:.0f} rays/s; our `paper` preset: {best:.0f} rays/s = {best / ref:.1f}×.\n"
+            )
+        if "memory" in results:
+            m = results["memory"]
+            text += (
+                f"\nPeak memory: `preview` training on 100 images of 800×800 "
+                f"{m['train_100x800x800_peak_gib']:.2f} GiB; a 1920×1080 render "
+                f"{m['render_1920x1080_peak_gib']:.2f} GiB.\n"
             )
         if "curves" in results:
             text += f"\nTraining against the clock ({args.curves:g} s each):\n\n"

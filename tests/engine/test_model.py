@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nerf_engine.config import ModelConfig, SamplingConfig, preset
-from nerf_engine.model import NeRF, NeRFField, RayBatch, render_rays
+from nerf_engine.model import NeRF, NeRFField, RayBatch, padded_count, render_rays
 
 
 def test_paper_architecture():
@@ -118,3 +118,14 @@ def test_rays_that_miss_the_box_cost_nothing_and_show_background():
         batch.subset(torch.arange(1, 10, 2)), torch.tensor([0.2, 0.4, 0.6]), perturb=False
     )
     torch.testing.assert_close(out.fine.rgb[1::2], hit_only.fine.rgb)
+
+
+def test_padded_counts_are_few_and_at_most_one_sixteenth_larger():
+    sizes = set()
+    for n in range(1, 200_000, 7):
+        p = padded_count(n)
+        assert n <= p <= n + n / 16, (n, p)
+        sizes.add(p)
+    # 16 per octave over ~15 octaves, plus the small exact sizes
+    assert len(sizes) < 16 * 18 + 16
+    assert padded_count(1000) == padded_count(padded_count(1000))
