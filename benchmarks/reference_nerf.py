@@ -9,8 +9,13 @@ the quadrature of eq. 3 with an infinite last interval, white background, MSE on
 Adam, float32, one pass per batch. Only the dataset loading is shared with the engine (so both read
 the same pixels and cameras).
 
+Two switches make it the "plain small NeRF" of issue 7's targets instead: ``--bf16`` (autocast the
+MLPs to bfloat16) and ``--aabb`` (each ray sampled between its entry and exit of the dataset's
+scene box instead of the global near/far; the last interval ends at the exit).
+
     python benchmarks/reference_nerf.py DATASET --seconds 300 --json out.json \
-        [--depth 8 --width 256 --coarse 64 --fine 128 --batch 4096] [--eval-every 30]
+        [--depth 8 --width 256 --coarse 64 --fine 128 --batch 4096] [--eval-every 30] \
+        [--bf16] [--aabb]
 
 Prints and writes {"steps", "train_seconds", "rays_per_s", "curve": [[seconds, test PSNR], ...]}.
 """
@@ -61,13 +66,16 @@ class MLP(nn.Module):
         return torch.sigmoid(self.rgb(h)), sigma[..., 0]
 
 
-def render(net, rays_o, rays_d, t):
+def render(net, rays_o, rays_d, t, opts):
     pts = rays_o[:, None] + rays_d[:, None] * t[..., None]
     dirs = rays_d / rays_d.norm(dim=-1, keepdim=True)
     x = encode(pts, 10)
     d = encode(dirs, 4)[:, None].expand(-1, t.shape[1], -1)
-    rgb, sigma = net(x, d)
-    delta = torch.cat([t[:, 1:] - t[:, :-1], torch.full_like(t[:, :1], 1e10)], -1)
+    with torch.autocast("cpu", torch.bfloat16, enabled=opts.bf16):
+        rgb, sigma = net(x, d)
+    rgb, sigma = rgb.float(), sigma.float()
+    last = 0.0 if opts.aabb else 1e10
+    delta = torch.cat([t[:, 1:] - t[:, :-1], torch.full_like(t[:, :1], last)], -1)
     delta = delta * rays_d.norm(dim=-1, keepdim=True)
     alpha = 1 - torch.exp(-sigma * delta)
     trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha + 1e-10], -1), -1)
@@ -86,17 +94,31 @@ def sample_pdf(bins, weights, n):
     return b0 + (u - c0) / torch.where(c1 - c0 < 1e-5, torch.ones_like(c0), c1 - c0) * (b1 - b0)
 
 
-def render_rays(nets, rays_o, rays_d, near, far, n_coarse, n_fine, train):
+def box_bounds(rays_o, rays_d, box):
+    """Per-ray [N, 1] entry and exit of the axis-aligned ``box``; rays that miss get an empty
+    interval at the exit."""
+    lo, hi = (torch.tensor(np.asarray(c, dtype=np.float32)) for c in box)
+    inv = 1.0 / torch.where(rays_d.abs() < 1e-9, torch.full_like(rays_d, 1e-9), rays_d)
+    t0, t1 = (lo - rays_o) * inv, (hi - rays_o) * inv
+    near = torch.minimum(t0, t1).amax(-1, keepdim=True).clamp(min=0.0)
+    far = torch.maximum(t0, t1).amin(-1, keepdim=True)
+    return near.clamp(max=far.clamp(min=0.0)), far.clamp(min=0.0)
+
+
+def render_rays(nets, rays_o, rays_d, near, far, opts, train):
+    n_coarse, n_fine = opts.coarse, opts.fine
+    if opts.aabb:
+        near, far = box_bounds(rays_o, rays_d, opts.box)
     t = near + (far - near) * torch.linspace(0, 1, n_coarse)[None].expand(len(rays_o), -1)
     if train:
         mids = 0.5 * (t[:, 1:] + t[:, :-1])
         lower, upper = torch.cat([t[:, :1], mids], -1), torch.cat([mids, t[:, -1:]], -1)
         t = lower + (upper - lower) * torch.rand_like(t)
-    rgb_c, w = render(nets[0], rays_o, rays_d, t)
+    rgb_c, w = render(nets[0], rays_o, rays_d, t, opts)
     mids = 0.5 * (t[:, 1:] + t[:, :-1])
     t_f = sample_pdf(mids, w[:, 1:-1].detach(), n_fine).detach()
     t_all = torch.sort(torch.cat([t, t_f], -1), -1).values
-    rgb_f, _ = render(nets[1], rays_o, rays_d, t_all)
+    rgb_f, _ = render(nets[1], rays_o, rays_d, t_all, opts)
     return rgb_c, rgb_f
 
 
@@ -116,6 +138,7 @@ def load(dataset, split):
 def test_psnr(nets, test, near, far, args, views=4):
     rays_o, rays_d, rgb, _ = test
     n = min(len(rgb), views * len(rgb) // len(test[3].frames))
+    rays_o, rays_d = rays_o[:n], rays_d[:n]
     out = torch.cat(
         [
             render_rays(
@@ -124,8 +147,7 @@ def test_psnr(nets, test, near, far, args, views=4):
                 rays_d[i : i + 4096],
                 near,
                 far,
-                args.coarse,
-                args.fine,
+                args,
                 False,
             )[1]
             for i in range(0, n, 4096)
@@ -145,21 +167,24 @@ def main(argv):
     p.add_argument("--fine", type=int, default=128)
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--eval-every", type=float, default=0, help="seconds of training between evals")
+    p.add_argument("--bf16", action="store_true", help="autocast the MLPs to bfloat16")
+    p.add_argument("--aabb", action="store_true", help="sample each ray inside the scene box")
     p.add_argument("--json")
     args = p.parse_args(argv)
     torch.manual_seed(0)
     rays_o, rays_d, rgb, train = load(args.dataset, "train")
     test = load(args.dataset, "test")
     near, far = train.near or 2.0, train.far or 6.0
+    if args.aabb and train.aabb is None:
+        sys.exit(f"reference: --aabb needs a scene box (aabb) in {args.dataset}'s transforms")
+    args.box = train.aabb
     nets = [MLP(args.depth, args.width), MLP(args.depth, args.width)]
     optim = torch.optim.Adam([p for n in nets for p in n.parameters()], lr=5e-4)
     curve, trained, steps, next_eval = [], 0.0, 0, args.eval_every
     while trained < args.seconds and steps < args.steps:
         start = time.perf_counter()
         idx = torch.randint(0, len(rgb), (args.batch,))
-        rgb_c, rgb_f = render_rays(
-            nets, rays_o[idx], rays_d[idx], near, far, args.coarse, args.fine, True
-        )
+        rgb_c, rgb_f = render_rays(nets, rays_o[idx], rays_d[idx], near, far, args, True)
         loss = ((rgb_c - rgb[idx]) ** 2).mean() + ((rgb_f - rgb[idx]) ** 2).mean()
         optim.zero_grad()
         loss.backward()

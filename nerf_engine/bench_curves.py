@@ -70,8 +70,28 @@ def train_against_clock(config: TrainConfig, dataset: Path, seconds: float, eval
     }
 
 
-def run_reference(dataset: Path, seconds: float, sizes: dict, evals: int = 8) -> dict:
-    """The plain reference NeRF on ``dataset`` in a subprocess (same machine, same run)."""
+# glibc settings that keep freed memory in the process (environment variables, read at startup):
+# the reference's best allocator, so the ratios measure the implementation, not only malloc.
+TUNED_MALLOC_ENV = {
+    "MALLOC_MMAP_MAX_": "0",
+    "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1),
+    "MALLOC_TOP_PAD_": str(64 * 2**20),
+}
+
+
+def run_reference(
+    dataset: Path,
+    seconds: float,
+    sizes: dict,
+    evals: int = 8,
+    *,
+    flags: tuple[str, ...] = (),
+    tuned_malloc: bool = False,
+) -> dict:
+    """The plain reference NeRF on ``dataset`` in a subprocess (same machine, same run).
+
+    ``flags``: ``--bf16``, ``--aabb``; ``tuned_malloc``: run it with :data:`TUNED_MALLOC_ENV`.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "reference.json"
         args = [
@@ -84,10 +104,13 @@ def run_reference(dataset: Path, seconds: float, sizes: dict, evals: int = 8) ->
             str(seconds / evals if evals else 0),
             "--json",
             str(out),
+            *flags,
         ]
         for key, value in sizes.items():
             args += [f"--{key}", str(value)]
         env = {**os.environ, "PYTHONPATH": str(REFERENCE.parents[1])}
+        if tuned_malloc:
+            env.update(TUNED_MALLOC_ENV)
         subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
 
