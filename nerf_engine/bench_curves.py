@@ -25,7 +25,9 @@ THRESHOLDS_DB = (20.0, 24.0, 26.0, 29.0)
 REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_nerf.py"
 
 
-def train_against_clock(config: TrainConfig, dataset: Path, seconds: float, evals: int = 8) -> dict:
+def train_against_clock(
+    config: TrainConfig, dataset: Path, seconds: float, evals: int = 20
+) -> dict:
     """Train ``config`` for ``seconds`` of training; PSNR of 4 test views at ``evals`` points."""
     test = read_split(dataset, "test").first(4)
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +85,7 @@ def run_reference(
     dataset: Path,
     seconds: float,
     sizes: dict,
-    evals: int = 8,
+    evals: int = 20,
     *,
     flags: tuple[str, ...] = (),
     tuned_malloc: bool = False,
