@@ -74,6 +74,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also train each preset (auto precision) and the reference for SECONDS",
     )
     p.add_argument(
+        "--curve-presets",
+        help="configurations for --curves (default: the non-paper ones of --presets)",
+    )
+    p.add_argument(
         "--memory",
         action="store_true",
         help="also measure peak memory: preview on 100 images of 800×800, a 1080p render",
@@ -294,7 +298,10 @@ def _child_peak_gib(args: list) -> float:
 
 def run_curves(args, dataset: Path) -> dict:
     curves = {}
-    for name in [n for n in args.presets.split(",") if not n.startswith("paper")]:
+    names = args.curve_presets or ",".join(
+        n for n in args.presets.split(",") if not n.startswith("paper")
+    )
+    for name in names.split(","):
         config = variant(name, "auto", args.device)
         curves[f"{name} (ours)"] = train_against_clock(config, dataset, args.curves)
         print(f"{name}: {curves[f'{name} (ours)']['curve'][-1]}", flush=True)
