@@ -39,7 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resolution", type=int, default=100)
     p.add_argument("--preset", default="preview")
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
-    p.add_argument("--seconds", type=float, default=600.0, help="training wall-clock budget")
+    p.add_argument("--seconds", type=float, default=480.0, help="training wall-clock budget")
     p.add_argument("--orbit-frames", type=int, default=24)
     return p.parse_args(argv)
 
