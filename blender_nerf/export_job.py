@@ -7,8 +7,10 @@ per timer event, so the UI shows progress and Esc cancels between two views. Eit
 
 Resume: every finished view is recorded in ``<dataset>/.nerf_export.json`` with a fingerprint of
 its camera and render settings; a later export keeps views whose files exist and whose fingerprint
-matches, and renders only the others. Images are rendered into a staging folder and moved into
-place, so a file under ``train/`` is always complete.
+matches, and renders only the others. Images are rendered into a staging folder, checked and
+moved into place, so a file under ``train/`` is always complete; the transforms files are written
+atomically after the last view, and removed before an image they describe is replaced by a
+different one, so a transforms file never pairs a pose with another view's image.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from . import geometry, scene_io
-from .export_plan import ExportPlan, RigLens, SceneError, View, build_plan
+from . import geometry, render_setup, scene_io
+from .export_plan import GENERATOR, ExportPlan, RigLens, SceneError, View, build_plan
 from .nerf_engine.dataset import SPLITS, Frame, transforms_dict
 from .nerf_engine.fileio import write_json_atomic
 from .nerf_engine.images import image_size
@@ -57,6 +59,7 @@ class ExportJob:
         self.finished = False
         self.closed = False
         self.removed_splits: list[str] = []
+        self.retired: list[str] = []  # transforms files removed because their images change
         self.rig_camera: bpy.types.Object | None = None
         self.staging = plan.root / STAGING
         self._manifest = _read_manifest(plan.root / MANIFEST)
@@ -93,7 +96,7 @@ class ExportJob:
                 self.kept += 1
                 continue
             with _writing(f"view {view.file_path}", self.plan.root):
-                self._render(view)
+                self._render(view, fingerprint)
                 self._record(view, fingerprint)
             self.rendered += 1
             if self.position < self.total:
@@ -122,6 +125,15 @@ class ExportJob:
         if not self.finished:
             settings.job_status = f"Stopped after {self.position} of {self.total} views"
         return problems
+
+    def failure_note(self) -> str:
+        """What an export that stopped early left behind, for its error report."""
+        if not self.retired or self.finished:
+            return ""
+        return (
+            f" The dataset is incomplete: {', '.join(self.retired)} were removed because their "
+            "images were being replaced; export again to finish it (finished views are kept)."
+        )
 
     def summary(self) -> str:
         counts = {s: sum(v.split == s for v in self.plan.views) for s in SPLITS}
@@ -173,7 +185,7 @@ class ExportJob:
             outputs["mask"] = base.with_name(base.name + "_mask.png")
         return outputs
 
-    def _render(self, view: View) -> None:
+    def _render(self, view: View, fingerprint: str) -> None:
         scene = self.scene
         if view.frame is not None and view.frame != scene.frame_current:
             scene.frame_set(view.frame)
@@ -184,19 +196,38 @@ class ExportJob:
             stale.unlink()
         image = self.staging / "image.png"
         self.state.set(scene.render, "filepath", str(image))
-        result = bpy.ops.render.render(write_still=True, scene=scene.name)
+        result = render_setup.render_still(scene)
         if "FINISHED" not in result or not image.is_file():
             raise SceneError(
                 f"Blender did not render view {view.file_path} ({result}); see the system console."
             )
+        render_setup.check_rendered_png(image, f"view {view.file_path}")
         self._check_size(image, view)
         outputs = self._outputs(view)
+        self._retire_stale_transforms(view, fingerprint, outputs)
         outputs["image"].parent.mkdir(parents=True, exist_ok=True)
         if self.plan.depth:
             self._save_depth(view, outputs["depth"])
         if self.plan.mask:
             os.replace(self._pass_file("mask"), outputs["mask"])
         os.replace(image, outputs["image"])  # last: the image marks the view as complete
+
+    def _retire_stale_transforms(
+        self, view: View, fingerprint: str, outputs: dict[str, Path]
+    ) -> None:
+        """Before an image that the existing transforms files describe is replaced by a
+        different one, remove those files: until this export writes new ones, no transforms file
+        may pair the old poses with new images (the manifest keeps what is finished; exporting
+        again resumes)."""
+        if self.retired or not any(path.exists() for path in outputs.values()):
+            return
+        if self._manifest.get(view.file_path) == fingerprint:
+            return  # the same view rendered again (Re-render Existing): the files stay true
+        for split in SPLITS:
+            path = self.plan.root / f"transforms_{split}.json"
+            if path.is_file():
+                path.unlink()
+                self.retired.append(path.name)
 
     def _camera_for(self, view: View) -> bpy.types.Object:
         if view.camera_name is None:
@@ -256,7 +287,7 @@ class ExportJob:
     def _record(self, view: View, fingerprint: str) -> None:
         self._manifest[view.file_path] = fingerprint
         write_json_atomic(
-            self.plan.root / MANIFEST, {"generator": "blender-nerf", "views": self._manifest}
+            self.plan.root / MANIFEST, {"generator": GENERATOR, "views": self._manifest}
         )
 
     def _show_status(self) -> None:
@@ -269,7 +300,7 @@ class ExportJob:
 
     def _write_dataset(self) -> None:
         plan = self.plan
-        extra = {"camera_model": "PINHOLE", "generator": "blender-nerf"}
+        extra = {"camera_model": "PINHOLE", "generator": GENERATOR}
         if plan.depth:
             extra |= {"depth_convention": "distance_along_ray", "depth_unit_scale_factor": 1.0}
         for split in SPLITS:
@@ -298,9 +329,11 @@ def _writing(what: str, root: Path):
     try:
         yield
     except OSError as exc:
+        if exc.strerror is None:  # already explained (the engine's OutputError names the file)
+            raise SceneError(f"Could not write {what}: {exc}") from exc
         where = f" ({exc.filename})" if exc.filename else ""
         raise SceneError(
-            f"Could not write {what} into '{root}': {exc.strerror or exc}{where}; "
+            f"Could not write {what} into '{root}': {exc.strerror}{where}; "
             "check the folder's permissions and free space."
         ) from exc
 

@@ -9,6 +9,7 @@ It leaves the scene as it found it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -19,7 +20,10 @@ import numpy as np
 
 from . import geometry, scene_io
 from .nerf_engine.cameras import Intrinsics
+from .nerf_engine.dataset import MAX_JSON_BYTES
 from .scene_io import SceneError
+
+GENERATOR = "blender-nerf"  # the "generator" key of the transforms files an export writes
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +100,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
     aabb = np.stack([points.min(axis=0), points.max(axis=0)])
     aabb = _padded(aabb)
     near, far = geometry.near_far(aabb, np.stack([v.camera_to_world for v in views]))
+    check_not_foreign(root)
     check_writable(root)
     notes = _clipping_notes(views, aabb)
     return ExportPlan(
@@ -142,6 +147,30 @@ def check_writable(root: Path, label: str = "dataset folder") -> None:
         raise SceneError(
             f"Cannot write to the {label} '{root}' ({reason}); choose a folder you can write to."
         ) from exc
+
+
+def check_not_foreign(root: Path) -> None:
+    """Refuse a folder that holds a dataset made by something else: an export would overwrite
+    its transforms files and images (``train/r_0.png``) with ours."""
+    names = ["transforms.json", *(f"transforms_{s}.json" for s in ("train", "val", "test"))]
+    for path in (root / name for name in names):
+        if path.is_file() and not _made_here(path):
+            raise SceneError(
+                f"Dataset Folder '{root}' holds a dataset that blender-nerf did not make "
+                f"({path.name}); exporting would overwrite it. Choose an empty folder, or move "
+                "that dataset away first."
+            )
+
+
+def _made_here(path: Path) -> bool:
+    """Whether the transforms file ``path`` was written by this add-on's export."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return False
+        top = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # unreadable: not one of ours (those are written atomically)
+        return False
+    return isinstance(top, dict) and top.get("generator") == GENERATOR
 
 
 def _nothing_to_export(mode: str) -> str:

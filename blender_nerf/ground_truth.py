@@ -11,9 +11,11 @@ from pathlib import Path
 
 import bpy
 
+from . import render_setup
 from .render_setup import (
     PASS_PREFIX,
     SceneState,
+    check_rendered_png,
     configure_passes,
     configure_render,
     set_render_size,
@@ -64,11 +66,12 @@ def _render(state: SceneState, shot: Shot, staging: Path, folder: Path, *, mask:
         stale.unlink()
     image = staging / "image.png"
     state.set(scene.render, "filepath", str(image))
-    result = bpy.ops.render.render(write_still=True, scene=scene.name)
+    result = render_setup.render_still(scene)  # looked up here: tests replace it
     if "FINISHED" not in result or not image.is_file():
         raise SceneError(
             f"Blender did not render camera '{shot.camera}' ({result}); see the system console."
         )
+    check_rendered_png(image, f"camera '{shot.camera}'")
     if mask:
         found = sorted(staging.glob(f"{PASS_PREFIX}mask*"))
         if not found:

@@ -2,7 +2,8 @@
 
 :class:`SceneState` records every value it changes and every datablock it creates, so that
 :meth:`SceneState.restore` returns the scene to how the artist left it, after success, error or
-cancel alike.
+cancel alike. :func:`render_still` is the one call of Blender's renderer; :func:`check_rendered_png`
+refuses an image that a full disk cut short.
 """
 
 from __future__ import annotations
@@ -11,8 +12,12 @@ from pathlib import Path
 
 import bpy
 
+from .scene_io import SceneError
+
 MASK_INDEX = 1  # object pass index given to the subject while a mask is rendered
 PASS_PREFIX = "pass_"  # the compositor writes <staging>/pass_depth.exr, pass_mask.png
+MIN_RESOLUTION = 4  # Blender's smallest resolution_x/y
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
 
 
 class SceneState:
@@ -62,6 +67,28 @@ class SceneState:
         return problems
 
 
+def render_still(scene: bpy.types.Scene) -> set[str]:
+    """Blender renders the scene's active camera and writes ``scene.render.filepath``: the one
+    place export and Compare call the renderer (tests replace it to simulate a failing one)."""
+    return bpy.ops.render.render(write_still=True, scene=scene.name)
+
+
+def check_rendered_png(path: Path, what: str) -> None:
+    """Raise SceneError unless Blender wrote ``path`` as a complete PNG (a full disk leaves a
+    file that ends early; it must never be taken for a finished image)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - len(PNG_END)))
+            complete = handle.read() == PNG_END
+    except OSError:
+        complete = False
+    if not complete:
+        raise SceneError(
+            f"Blender wrote an incomplete image for {what} ('{path.name}' ends early); "
+            "check the free space of the output folder's disk and try again."
+        )
+
+
 def configure_render(
     state: SceneState, view_layer: bpy.types.ViewLayer, *, transparent: bool
 ) -> None:
@@ -101,11 +128,16 @@ def configure_render(
 
 
 def set_render_size(state: SceneState, w: int, h: int) -> None:
-    """Render exactly ``w``×``h`` pixels (the percentage is already in ``w``, ``h``)."""
+    """Render exactly ``w``×``h`` pixels (the percentage is already in ``w``, ``h``).
+
+    Blender's resolution is at least 4 pixels a side; smaller sizes are set as 4× the size at
+    25 % (Blender renders resolution × percentage // 100 pixels).
+    """
     render = state.scene.render
-    state.set(render, "resolution_percentage", 100)
-    state.set(render, "resolution_x", w)
-    state.set(render, "resolution_y", h)
+    scale = 4 if min(w, h) < MIN_RESOLUTION else 1
+    state.set(render, "resolution_percentage", 100 // scale)
+    state.set(render, "resolution_x", w * scale)
+    state.set(render, "resolution_y", h * scale)
 
 
 def configure_passes(

@@ -100,7 +100,10 @@ class NERF_OT_export_dataset(bpy.types.Operator):
 
     def _fail(self, job: ExportJob, exc: Exception) -> set[str]:
         job.close()
-        self.report({"ERROR"}, f"Export failed at view {job.position} of {job.total}: {exc}")
+        self.report(
+            {"ERROR"},
+            f"Export failed at view {job.position} of {job.total}: {exc}{job.failure_note()}",
+        )
         return {"CANCELLED"}
 
     def _stop_modal(self, context: bpy.types.Context) -> None:
