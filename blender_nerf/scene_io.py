@@ -41,12 +41,17 @@ def render_size(
 
 def check_perspective(camera_object: bpy.types.Object) -> None:
     """Refuse cameras that a pinhole dataset cannot describe (orthographic, panoramic)."""
-    kind = camera_object.data.type
+    data = camera_object.data
+    kind = data.type
     if kind != "PERSP":
         what = {"ORTHO": "orthographic", "PANO": "panoramic"}.get(kind, kind.lower())
+        detail = ""
+        if kind == "PANO":  # say which projection: fisheye, equirectangular, ...
+            item = data.bl_rna.properties["panorama_type"].enum_items.get(data.panorama_type)
+            detail = f" (Panorama Type: {item.name if item else data.panorama_type})"
         raise SceneError(
-            f"Camera '{camera_object.name}' is {what}; NeRF datasets need perspective cameras. "
-            "Set its Lens > Type to Perspective."
+            f"Camera '{camera_object.name}' is {what}; NeRF datasets need perspective cameras"
+            f"{detail}. Set its Lens > Type to Perspective."
         )
 
 

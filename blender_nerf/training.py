@@ -15,7 +15,7 @@ from pathlib import Path
 import bpy
 
 from . import background, engine_python, scene_io
-from .export_plan import dataset_folder, folder_setting
+from .export_plan import check_writable, dataset_folder, folder_setting
 from .jobs import ProcessJob
 from .preferences import ADDON_ID, get_preferences
 from .scene_io import SceneError
@@ -61,6 +61,7 @@ def request_from_scene(scene: bpy.types.Scene, *, resume: bool = False) -> Train
         extra = parse_extra_args(nerf.train_extra_args)
     except ValueError as exc:
         raise SceneError(str(exc)) from exc
+    check_writable(run, "run folder")  # last: a refused request leaves no folder behind
     return TrainRequest(
         dataset_dir=str(dataset),
         run_dir=str(run),

@@ -147,6 +147,13 @@ class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
         if not self.filepath:
             self.report({"ERROR"}, "No file: choose a transforms .json or a dataset folder.")
             return {"CANCELLED"}
+        if self.filepath.startswith("//") and not bpy.data.filepath:
+            self.report(
+                {"ERROR"},
+                f"'{self.filepath}' is relative to the .blend file, which is not saved yet; "
+                "save the file or choose the transforms file by its full path.",
+            )
+            return {"CANCELLED"}
         path = Path(bpy.path.abspath(self.filepath))
         if not path.exists():
             self.report({"ERROR"}, f"'{path}' does not exist: choose a transforms .json file.")
