@@ -45,6 +45,9 @@ FRAME_KEYS = frozenset(
     ["file_path", "transform_matrix", "camera_model", *INTRINSIC_KEYS, *DISTORTION_KEYS]
 )
 MAX_JSON_BYTES = 256 * 1024 * 1024
+# More views than any GPU could hold (100k 800×800 images are 500 GB as float16); reading them
+# would take minutes. A file with more frames is refused before any frame is looked at.
+MAX_FRAMES = 100_000
 HOLDOUT_EVERY = 8
 
 
@@ -97,14 +100,25 @@ def read_split(dataset_dir: str | os.PathLike, split: str) -> Split:
         raise DatasetError(root, "dataset folder not found; export a dataset or check the path.")
     per_split = root / f"transforms_{split}.json"
     if per_split.is_file():
-        return read_transforms(per_split, name=split)
+        return read_transforms(_inside(root, per_split), name=split)
     single = root / "transforms.json"
     if single.is_file():
-        return read_transforms(single, name=split, subset=split)
+        return read_transforms(_inside(root, single), name=split, subset=split)
     raise DatasetError(
         root,
         f"no transforms_{split}.json or transforms.json here; is this a NeRF dataset folder?",
     )
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """``path`` itself, if it is not a symlink that leads out of the dataset folder."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise DatasetError(
+            path,
+            f"is a symlink to {path.resolve()}, outside the dataset folder; copy the file into "
+            "the folder instead.",
+        )
+    return path
 
 
 def available_splits(dataset_dir: str | os.PathLike) -> list[str]:
@@ -133,6 +147,13 @@ def read_transforms(
         raise DatasetError(
             path,
             "missing or not a list; a transforms file lists its views in 'frames'.",
+            key="frames",
+        )
+    if len(raw_frames) > MAX_FRAMES:
+        raise DatasetError(
+            path,
+            f"lists {len(raw_frames)} frames, over the limit of {MAX_FRAMES}; use fewer views "
+            "(e.g. every n-th frame of a video).",
             key="frames",
         )
     check_camera_model(path, top, None)
@@ -188,21 +209,35 @@ def iter_rgba(split: Split) -> Iterator[np.ndarray]:
 def _load_json(path: Path) -> dict:
     if not path.is_file():
         raise DatasetError(path, "file not found.")
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        data = b"" if size == 0 or size > MAX_JSON_BYTES else path.read_bytes()
+    except OSError as exc:  # no read permission, I/O error
+        raise DatasetError(
+            path, f"cannot be read ({exc.strerror or exc}); check the file's permissions."
+        ) from exc
     if size == 0:
         raise DatasetError(path, "file is empty; re-export the dataset.")
     if size > MAX_JSON_BYTES:
-        raise DatasetError(path, f"file is {size} bytes, over the {MAX_JSON_BYTES}-byte limit.")
+        raise DatasetError(
+            path,
+            f"file is {size} bytes, over the {MAX_JSON_BYTES}-byte limit for a transforms file; "
+            "check that this is the right file, or use fewer views.",
+        )
     try:
-        top = json.loads(path.read_bytes().decode("utf-8-sig"))  # tolerate a BOM
+        top = json.loads(data.decode("utf-8-sig"))  # tolerate a BOM
     except UnicodeDecodeError as exc:
-        raise DatasetError(path, f"not UTF-8 text ({exc}).") from exc
+        raise DatasetError(path, f"not UTF-8 text ({exc}); save it as UTF-8.") from exc
     except json.JSONDecodeError as exc:
         raise DatasetError(
-            path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
+            path,
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}; fix or "
+            "re-export the file.",
         ) from exc
     except RecursionError as exc:
-        raise DatasetError(path, "JSON nested too deeply.") from exc
+        raise DatasetError(path, "JSON nested too deeply; is this a transforms file?") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise DatasetError(path, f"malformed JSON ({exc}); fix or re-export the file.") from exc
     if not isinstance(top, dict):
         raise DatasetError(
             path, f"expected a JSON object at the top level, found {type(top).__name__}."

@@ -47,12 +47,18 @@ def _png_header(path: Path) -> tuple[int, int, int] | None:
 
 def _check_pixels(path: Path, width: int, height: int) -> None:
     if width <= 0 or height <= 0:
-        raise ImageError(f"{path}: image has no pixels ({width}×{height}).")
+        raise ImageError(f"{path}: image has no pixels ({width}×{height}); re-export it.")
     if width * height > MAX_PIXELS:
         raise ImageError(
             f"{path}: image is {width}×{height} pixels, over the limit of {MAX_PIXELS} "
             "(a decompression bomb or a mistake); downscale it first."
         )
+
+
+def _too_large_for_pillow(path: Path, exc: Exception) -> ImageError:
+    """Pillow refuses images over its own limit (about 179 million pixels) while parsing the
+    header; the same refusal as ``_check_pixels``, as an ImageError."""
+    return ImageError(f"{path}: image is too large to decode ({exc}); downscale it first.")
 
 
 def _check_file(path: Path) -> None:
@@ -81,12 +87,17 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             else:
                 from PIL import Image
 
-                with Image.open(path) as img:
-                    width, height = img.size
+                try:
+                    with Image.open(path) as img:
+                        width, height = img.size
+                except Image.DecompressionBombError as exc:
+                    raise _too_large_for_pillow(path, exc) from exc
     except ImageError:
         raise
     except Exception as exc:  # every reader has its own error types
-        raise ImageError(f"{path}: cannot read the image header ({exc}).") from exc
+        raise ImageError(
+            f"{path}: cannot read the image header ({exc}); is it an image? Re-export it."
+        ) from exc
     _check_pixels(path, width, height)
     return width, height
 
@@ -119,7 +130,11 @@ def _read_png16(path: Path) -> np.ndarray:
 def _read_pillow(path: Path) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as img:
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise _too_large_for_pillow(path, exc) from exc
+    with img:
         _check_pixels(path, *img.size)
         if img.mode in ("I;16", "I;16B", "I;16L", "I"):
             return _to_rgba(np.asarray(img, dtype=np.float32), 65535.0)
@@ -162,7 +177,10 @@ def read_rgba(path: str | os.PathLike) -> np.ndarray:
     except ImageError:
         raise
     except Exception as exc:  # truncated data, unknown format, reader bugs
-        raise ImageError(f"{path}: cannot decode the image ({type(exc).__name__}: {exc}).") from exc
+        raise ImageError(
+            f"{path}: cannot decode the image ({type(exc).__name__}: {exc}); it may be truncated "
+            "or damaged: re-export it."
+        ) from exc
     if not np.isfinite(rgba).all():
         raise ImageError(f"{path}: image contains NaN or infinite values.")
     return rgba

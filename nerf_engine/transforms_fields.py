@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from .cameras import Intrinsics
-from .images import ImageError, image_size
+from .images import MAX_PIXELS, ImageError, image_size
 
 IMAGE_SUFFIXES = (".png", ".exr", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y")
@@ -41,6 +41,8 @@ def parse_matrix(path: Path, value, index: int) -> np.ndarray:
         raise DatasetError(path, f"entries must be numbers, found {bad!r}.", **where)
     try:
         m = np.array(value, dtype=np.float64)
+    except OverflowError as exc:  # an integer too large for a float
+        raise DatasetError(path, "contains a number too large for a float.", **where) from exc
     except (TypeError, ValueError) as exc:  # ragged rows
         raise DatasetError(
             path, "not a matrix of numbers (rows of different lengths?).", **where
@@ -87,7 +89,10 @@ def parse_number(
 ) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise DatasetError(path, f"expected a number, found {value!r}.", frame=frame, key=key)
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer too large for a float
+        value = math.inf
     if not math.isfinite(value):
         raise DatasetError(path, "must be finite.", frame=frame, key=key)
     if minimum is not None and value < minimum:
@@ -123,6 +128,14 @@ def parse_intrinsics(
                     path, f"must be a whole number of pixels, found {value}.", frame=frame, key=key
                 )
             size[key] = int(value)
+    if len(size) == 2 and size["w"] * size["h"] > MAX_PIXELS:
+        raise DatasetError(
+            path,
+            f"{size['w']}×{size['h']} pixels is over the limit of {MAX_PIXELS}; "
+            "give a smaller image size.",
+            frame=index if "w" in raw else None,
+            key="w",
+        )
     if len(size) < 2:
         if image_path is None:
             raise DatasetError(path, "image size unknown: give 'w' and 'h'.", frame=index, key="w")
@@ -200,7 +213,7 @@ def parse_aabb(path: Path, value) -> np.ndarray | None:
         if _first_non_number(value) is not None:
             raise TypeError("not all numbers")
         box = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DatasetError(
             path, "expected [[min x, y, z], [max x, y, z]] of numbers.", key="aabb"
         ) from exc
@@ -220,7 +233,14 @@ def resolve_image_path(
     file that does not exist gives None instead of an error.
     """
     where = {"frame": index, "key": "file_path"}
-    if not isinstance(file_path, str) or not file_path.strip():
+    if file_path is not None and not isinstance(file_path, str):
+        raise DatasetError(
+            source,
+            f"expected a string, found {type(file_path).__name__} {repr(file_path)[:60]}; give "
+            "the image path relative to the dataset folder.",
+            **where,
+        )
+    if file_path is None or not file_path.strip():
         raise DatasetError(
             source, "missing or empty; give the image path relative to the dataset folder.", **where
         )

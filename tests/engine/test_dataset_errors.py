@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nerf_engine import dataset
 from nerf_engine.dataset import DatasetError, load_rgba, read_split, read_transforms
 
 W, H = 4, 3
@@ -366,7 +368,7 @@ def test_symlink_loop_is_refused(data):
     [
         ("", "missing or empty"),
         ("   ", "missing or empty"),
-        (7, "missing or empty"),
+        (7, "expected a string, found int 7"),
         (None, "missing or empty"),
         ("train/r\x001", "cannot be opened"),
         ("x" * 5000, "cannot be opened"),
@@ -438,3 +440,110 @@ def test_load_rgba_reads_every_frame(data):
     images = rgba_of(declared_size(data))
     assert [im.shape for im in images] == [(3, 4, 4), (3, 4, 4)]
     assert images[0][0, 0].tolist() == pytest.approx([100 / 255] * 4)
+
+
+# --- hostile files: huge, deep, overflowing -----------------------------------------------------
+
+
+def test_file_over_the_size_limit_is_refused_without_being_read(tmp_path, monkeypatch):
+    path = tmp_path / "transforms_train.json"
+    with open(path, "wb") as handle:  # sparse: takes no disk space
+        handle.truncate(dataset.MAX_JSON_BYTES + 1)
+
+    def no_reading(self):
+        raise AssertionError(f"read {self}")
+
+    monkeypatch.setattr(Path, "read_bytes", no_reading)
+    with pytest.raises(DatasetError) as info:
+        read_transforms(path)
+    assert (info.value.path, info.value.frame, info.value.key) == (path, None, None)
+    assert str(info.value) == (
+        f"{path}: file is 268435457 bytes, over the 268435456-byte limit for a transforms file; "
+        "check that this is the right file, or use fewer views."
+    )
+
+
+def test_a_million_frames_fail_fast_before_any_frame_is_read(tmp_path):
+    path = tmp_path / "transforms_train.json"
+    path.write_text('{"camera_angle_x": 0.7, "frames": [' + ",".join(["{}"] * 10**6) + "]}")
+    started = time.perf_counter()
+    refused(path, frame=None, key="frames", match="lists 1000000 frames, over the limit of 100000")
+    assert time.perf_counter() - started < 5.0
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"camera_angle_x": ' + "7" * 5000 + ', "frames": []}', "malformed JSON (Exceeds"),
+        ('{"camera_angle_x": 0.7, "frames": [{"file_path": "train/r_0", "transform', "line 1"),
+        ("  \n\t\n", "malformed JSON at line 3, column 1"),
+    ],
+    ids=["deeply nested", "5000-digit integer", "truncated", "whitespace only"],
+)
+def test_unparsable_json(tmp_path, text, match):
+    path = tmp_path / "transforms_train.json"
+    path.write_text(text)
+    error = refused(path, frame=None, key=None, match=match)
+    assert "fix or re-export" in str(error) or "is this a transforms file" in str(error)
+
+
+def test_a_truncated_valid_file_names_the_place_it_stops(tmp_path):
+    text = json.dumps(valid(tmp_path), indent=2)
+    path = tmp_path / "transforms_train.json"
+    path.write_text(text[: len(text) // 2])
+    refused(path, frame=None, key=None, match="malformed JSON at line")
+
+
+HUGE = "9" * 400  # an integer JSON reads fine but no float can hold
+
+
+@pytest.mark.parametrize(
+    ("where", "frame", "key", "match"),
+    [
+        ("matrix", 1, "transform_matrix", "too large for a float"),
+        ("fl_x", None, "fl_x", "must be finite"),
+        ("aabb", None, "aabb", "of numbers"),
+        ("near", None, "near", "must be finite"),
+    ],
+)
+def test_integers_too_large_for_a_float(tmp_path, where, frame, key, match):
+    obj = valid(tmp_path)
+    if where == "matrix":
+        obj["frames"][1]["transform_matrix"][0][3] = "@HUGE@"
+    elif where == "aabb":
+        obj["aabb"] = [[0, 0, 0], [1, 1, "@HUGE@"]]
+    else:
+        obj[where] = "@HUGE@"
+    path = tmp_path / "transforms_train.json"
+    path.write_text(json.dumps(obj).replace('"@HUGE@"', HUGE))
+    refused(path, frame=frame, key=key, match=match)
+
+
+@pytest.mark.parametrize("file_path", [["train/r_1"], {"path": "train/r_1"}, 1.5, True])
+def test_file_path_of_the_wrong_type(tmp_path, file_path):
+    name = type(file_path).__name__
+    path = with_file_path(tmp_path, file_path)
+    refused(path, frame=1, key="file_path", match=f"expected a string, found {name}")
+
+
+def test_camera_file_asking_for_a_gigantic_image(tmp_path):
+    obj = {"camera_angle_x": 0.7, "w": 10**6, "h": 10**6, "frames": [{"transform_matrix": eye()}]}
+    call = lambda p: read_transforms(p, require_images=False)  # noqa: E731
+    refused(write(tmp_path, obj), frame=None, key="w", match="over the limit", call=call)
+
+
+@needs_symlinks
+def test_transforms_file_symlinked_from_outside_is_refused(data):
+    outside = write(data.parent, valid(data), "elsewhere.json")
+    (data / "transforms_train.json").symlink_to(outside)
+    call = lambda p: read_split(p.parent, "train")  # noqa: E731
+    path = data / "transforms_train.json"
+    refused(path, frame=None, key=None, match="outside the dataset folder; copy the", call=call)
+
+
+def test_a_split_in_its_own_file_may_be_empty_only_with_an_error(tmp_path):
+    write(tmp_path, valid(tmp_path))
+    path = write(tmp_path, {"camera_angle_x": 0.7, "frames": []}, "transforms_val.json")
+    call = lambda p: read_split(p.parent, "val")  # noqa: E731
+    refused(path, frame=None, key="frames", match="split 'val' has no frames", call=call)

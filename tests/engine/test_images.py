@@ -281,3 +281,64 @@ def test_exr_without_colour_channels_or_with_nan(tmp_path):
     nan = exr(tmp_path / "n.exr", {"RGBA": np.full((2, 2, 4), np.nan, np.float32)})
     with pytest.raises(ImageError, match=r"n\.exr: image contains NaN"):
         read_rgba(nan)
+
+
+# --- other formats: bombs and broken files are refused before any pixel is decoded ---------------
+
+
+def small(path: Path, fmt: str) -> Path:
+    Image.new("RGB", (4, 3), (10, 20, 30)).save(path, format=fmt)
+    return path
+
+
+def bomb_bmp(path: Path) -> Path:
+    data = bytearray(small(path, "BMP").read_bytes())
+    struct.pack_into("<ii", data, 18, 100_000, 100_000)  # BITMAPINFOHEADER width, height
+    path.write_bytes(bytes(data))
+    return path
+
+
+def bomb_gif(path: Path) -> Path:
+    data = bytearray(small(path, "GIF").read_bytes())
+    struct.pack_into("<HH", data, 6, 60_000, 60_000)  # logical screen width, height
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("make", [bomb_bmp, bomb_gif], ids=["BMP", "GIF"])
+def test_decompression_bomb_in_other_formats_is_refused_clearly(tmp_path, monkeypatch, make):
+    path = make(tmp_path / ("bomb." + make.__name__[-3:]))
+    monkeypatch.setattr(images, "_to_rgba", lambda *a: pytest.fail("decoded pixels"))
+    for read in (read_rgba, image_size):
+        with pytest.raises(ImageError) as info:
+            read(path)
+        assert type(info.value) is ImageError
+        message = str(info.value)
+        assert message.startswith(f"{path}: image is too large to decode (Image size (")
+        assert message.endswith("; downscale it first.")
+
+
+def truncated_jpeg(path: Path) -> Path:
+    Image.fromarray(RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(path, quality=90)
+    path.write_bytes(path.read_bytes()[:1000])  # the header whole, the pixel data cut off
+    return path
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ZERO_WIDTH_PNG = PNG_SIGNATURE + b"\0\0\0\rIHDR" + struct.pack(">IIBBBBB", 0, 3, 8, 6, 0, 0, 0)
+MORE_BAD_FILES = {
+    "truncated JPEG": (truncated_jpeg, "x.jpg", "may be truncated or damaged: re-export it"),
+    "random bytes .jpg": (writing(bytes(range(256)) * 4), "x.jpg", "is it an image? Re-export"),
+    "PNG signature only": (writing(PNG_SIGNATURE), "x.png", "truncated or corrupt PNG header"),
+    "PNG with zero width": (writing(ZERO_WIDTH_PNG), "x.png", "no pixels (0×3); re-export it"),
+}
+
+
+@pytest.mark.parametrize("case", MORE_BAD_FILES.values(), ids=MORE_BAD_FILES.keys())
+def test_more_bad_image_files(tmp_path, case):
+    make, name, match = case
+    path = make(tmp_path / name)
+    with pytest.raises(ImageError) as info:
+        read_rgba(path)
+    assert type(info.value) is ImageError
+    assert str(info.value).startswith(f"{path}: ") and match in str(info.value)
