@@ -2,11 +2,14 @@
 
 A checkpoint holds only tensors, numbers and strings (JSON text for the configuration and the scene
 box), so ``torch.load(..., weights_only=True)`` can read it and a file from elsewhere cannot
-run code.
+run code. It is serialised in memory and then written atomically, so a process killed mid-write
+leaves only a temporary file beside the previous checkpoints (removed by the next training run),
+and a full disk raises :class:`~.fileio.OutputError` with the previous checkpoints intact.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -15,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from .config import TrainConfig, from_dict
-from .fileio import atomic_path
+from .config import TrainConfig, from_dict, validate
+from .fileio import write_bytes_atomic
 from .model import NeRF
 from .runtime import resolve_device
 from .scene import SceneBox
@@ -25,6 +28,7 @@ FORMAT = "blender-nerf-checkpoint"
 VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{7,})\.pt$")
+_TEMPORARY = re.compile(r"^\.step_\d{7,}\.pt\..+\.tmp$")  # what fileio.atomic_path leaves
 
 
 class CheckpointError(ValueError):
@@ -54,7 +58,10 @@ def save_checkpoint(
     model: NeRF,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
+    lr_scale: float = 1.0,
 ) -> None:
+    """Write a checkpoint atomically; ``lr_scale`` is the learning-rate factor left by NaN
+    rollbacks (1 when there were none)."""
     state = {
         "format": FORMAT,
         "version": VERSION,
@@ -65,14 +72,26 @@ def save_checkpoint(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
+        "lr_scale": float(lr_scale),
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()  # so that every failure to write is an OSError of our own write
+    torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getbuffer())
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
     for old in list_checkpoints(run_dir)[: -max(keep, 1)]:
         old.unlink(missing_ok=True)
+
+
+def remove_partial_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of checkpoint writes that never finished (the process was
+    killed mid-write); returns them. Call only while no other process trains into ``run_dir``."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    partial = [p for p in folder.iterdir() if _TEMPORARY.match(p.name)] if folder.is_dir() else []
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -88,15 +107,23 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             "It may be truncated or not from blender-nerf; use an earlier checkpoint or retrain."
         ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a blender-nerf checkpoint.")
+        raise CheckpointError(
+            f"{path}: not a blender-nerf checkpoint; train with this engine or pick another file."
+        )
     if state.get("version") != VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {state.get('version')!r}; this engine reads "
             f"version {VERSION}. Retrain, or use the engine version that wrote it."
         )
+    damaged = "it is damaged; use an earlier checkpoint or retrain."
     for key in ("step", "config", "scene", "model", "optimizer", "generator"):
         if key not in state:
-            raise CheckpointError(f"{path}: checkpoint lacks '{key}'; it is damaged.")
+            raise CheckpointError(f"{path}: checkpoint lacks '{key}'; {damaged}")
+    step, lr_scale = state["step"], state.get("lr_scale", 1.0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path}: 'step' is {step!r}, not a step number; {damaged}")
+    if not isinstance(lr_scale, float | int) or not (0.0 < lr_scale <= 1.0):
+        raise CheckpointError(f"{path}: 'lr_scale' is {lr_scale!r}, not in (0, 1]; {damaged}")
     return state
 
 
@@ -106,14 +133,24 @@ def build_model(
     """The model a checkpoint describes, with its weights, on ``device``."""
     try:
         config = from_dict(json.loads(state["config"]))
+        validate(config)
         box = SceneBox.from_dict(json.loads(state["scene"]))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path}: its configuration is unreadable ({exc}).") from exc
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{path}: its configuration is unreadable ({exc}); it is damaged or not from this "
+            "engine — use an earlier checkpoint or retrain."
+        ) from exc
     model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb()))
     problem = _weights_mismatch(model.state_dict(), state["model"])
     if problem:
         raise CheckpointError(
             f"{path}: weights do not fit the architecture its configuration describes ({problem})."
+        )
+    bad = [k for k, v in state["model"].items() if v.is_floating_point() and not v.isfinite().all()]
+    if bad:
+        raise CheckpointError(
+            f"{path}: weights contain NaN or infinity ({', '.join(bad[:3])}); training diverged "
+            "before this was saved — use an earlier checkpoint or retrain."
         )
     model.load_state_dict(state["model"], strict=True)
     return model.to(device), config, box

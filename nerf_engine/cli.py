@@ -12,7 +12,16 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import DEVICES, NO_ACCEL, PRESETS, TrainConfig, from_dict, preset, with_overrides
+from .config import (
+    DEVICES,
+    NO_ACCEL,
+    PRESETS,
+    TrainConfig,
+    from_dict,
+    preset,
+    validate,
+    with_overrides,
+)
 
 USER_ERRORS = (ValueError, OSError)  # DatasetError, CheckpointError, ImageError are ValueErrors
 
@@ -133,7 +142,7 @@ def train_config(args) -> TrainConfig:
     """The preset (on --resume: the run's saved configuration) plus the command line's changes."""
     saved = Path(args.out) / "config.json"
     if args.resume and saved.is_file():
-        base = from_dict(json.loads(saved.read_text(encoding="utf-8"))["config"])
+        base = _saved_config(saved)
     else:
         base = preset(args.preset or "balanced")
     overrides = {}
@@ -148,6 +157,22 @@ def train_config(args) -> TrainConfig:
     if args.no_accel:
         overrides.update(NO_ACCEL)
     return with_overrides(base, overrides)
+
+
+def _saved_config(path: Path) -> TrainConfig:
+    """The configuration a run folder's ``config.json`` records (what ``--resume`` continues)."""
+    try:
+        config = from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
+        validate(config)
+        return config
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        from .checkpoint import CheckpointError
+
+        raise CheckpointError(
+            f"{path}: unreadable run configuration ({type(exc).__name__}: {exc}); the trainer "
+            "writes this file — restore it, or resume with the run's --preset and --set options "
+            "after deleting it."
+        ) from exc
 
 
 def cmd_train(args) -> int:

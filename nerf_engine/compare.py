@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .fileio import write_json_atomic
+from .fileio import make_dir, write_json_atomic
 from .images import composite, read_rgba, write_png
 from .metrics import psnr
 
@@ -317,8 +317,7 @@ def compare(
 ) -> dict:
     """Compare every view (see the module docstring); writes and returns the report."""
     started = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir)
     run = Path(run_dir) if run_dir else None
     background = tuple(background) if background is not None else run_background(run)
     pairs = find_pairs(gt_dir, nerf_dir)

@@ -1,8 +1,9 @@
 """Training events (the JSON-lines contract) and graceful stop on SIGINT/SIGTERM.
 
 Every event is one JSON object: ``{"event": ..., "step": int, ...}`` with ``event`` one of start,
-progress, preview, checkpoint, eval, done, error. Non-finite numbers are written as null so every
-line stays valid JSON.
+progress, preview, checkpoint, eval, warning, done, error. ``warning`` (with ``message``) reports
+something the trainer recovered from, e.g. a NaN loss rolled back. Non-finite numbers are written
+as null so every line stays valid JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-EVENT_KINDS = ("start", "progress", "preview", "checkpoint", "eval", "done", "error")
+from .fileio import make_dir, output_error
+
+EVENT_KINDS = ("start", "progress", "preview", "checkpoint", "eval", "warning", "done", "error")
 
 
 def _finite(value):
@@ -35,8 +38,11 @@ class EventLog:
     def __init__(
         self, path: Path, on_event: Callable[[dict], None] | None = None, append: bool = True
     ):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
+        make_dir(path.parent)
+        try:
+            self.handle = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise output_error(path, exc) from exc
         self.on_event = on_event
 
     def emit(self, event: str, step: int, **fields) -> dict:

@@ -1,8 +1,13 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
+"""Atomic file writes: a reader sees the old file or the complete new one, never half of one.
+
+A write that fails (full disk, read-only folder, a file where a folder should be) raises
+:class:`OutputError`, which names the file and what to do, and leaves the old file as it was.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -10,17 +15,59 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+class OutputError(OSError):
+    """A file or folder that cannot be written. The message names it and says what to do;
+    ``errno`` is the operating system's error number (None when it gave none)."""
+
+
+_ADVICE = {
+    errno.ENOSPC: "the disk is full; free some space and try again",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "the disk quota is used up; free some space",
+    errno.EACCES: "the folder is not writable; choose another one or fix its permissions",
+    errno.EPERM: "the folder is not writable; choose another one or fix its permissions",
+    errno.EROFS: "the disk is read-only; choose another folder",
+    errno.ENOTDIR: "a file stands where a folder should be; choose another path",
+    errno.EEXIST: "a file stands where a folder should be; choose another path",
+    errno.EISDIR: "a folder stands where the file should be; choose another path",
+    errno.ENAMETOOLONG: "the path is too long; choose a shorter one",
+}
+
+
+def output_error(path: str | os.PathLike, exc: OSError, action: str = "write") -> OutputError:
+    """``exc`` as an :class:`OutputError` naming ``path``, with advice for the usual causes."""
+    advice = _ADVICE.get(exc.errno)
+    reason = exc.strerror or str(exc)
+    error = OutputError(f"{path}: cannot {action} ({reason})" + (f"; {advice}." if advice else "."))
+    error.errno = exc.errno
+    return error
+
+
+def make_dir(path: str | os.PathLike) -> Path:
+    """Create an output folder and its parents (fine if it exists); :class:`OutputError` if not
+    possible."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(path, exc, "create the folder") from exc
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is synced and renamed onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched. The new file
-    gets the permissions of the file it replaces, or the usual ones for a new file (0666 less the
-    umask) — not the owner-only 0600 that ``mkstemp`` gives the temporary file.
+    On any exception the temporary file is removed and ``path`` is left untouched; an OSError
+    (also one raised while writing the temporary file) becomes an :class:`OutputError`. The new
+    file gets the permissions of the file it replaces, or the usual ones for a new file (0666 less
+    the umask) — not the owner-only 0600 that ``mkstemp`` gives the temporary file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_dir(path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -30,9 +77,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise output_error(path, exc) from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):  # (the error that got here matters more)
+            tmp.unlink(missing_ok=True)
 
 
 def _new_file_mode(path: Path) -> int:

@@ -19,7 +19,7 @@ import torch
 from .cameras import Intrinsics
 from .checkpoint import LoadedRun, load_run
 from .dataset import Frame, read_split, read_transforms
-from .fileio import write_json_atomic
+from .fileio import make_dir, write_json_atomic
 from .images import composite, write_exr, write_png, write_png16
 from .model import NeRF, render_rays
 from .rays import RayBounds, image_rays_tensor
@@ -126,8 +126,7 @@ def render_frames(
 ) -> dict:
     """Render ``frames`` into ``out_dir`` as ``<name>.png`` (+ ``<name>_depth.png|.exr``) and
     write ``render.json`` listing the files and the depth encoding. Returns that manifest."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir)
     views, names = [], set()
     started = time.perf_counter()
     for index, frame in enumerate(frames):

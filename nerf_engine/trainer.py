@@ -4,7 +4,9 @@ Read top to bottom: load the data and the scene box, build coarse + fine network
 loop — random rays from all training images, coarse and fine renders, MSE on both, an exponentially
 decaying learning rate — with progress events, preview renders of a held-out view and atomic
 checkpoints. ``resume=True`` continues the latest checkpoint with the same optimizer state, step
-and random stream, so a stopped-and-resumed run equals an uninterrupted one.
+and random stream, so a stopped-and-resumed run equals an uninterrupted one. A NaN/inf loss rolls
+back to the last good state with half the learning rate and a ``warning`` event (see ``guard``);
+when that keeps happening training stops with :class:`~.guard.DivergedError`.
 
 The run folder: ``config.json``, ``events.jsonl``, ``checkpoints/step_*.pt``, ``previews/*.png``,
 ``metrics.json``.
@@ -30,13 +32,15 @@ from .checkpoint import (
     list_checkpoints,
     prune_checkpoints,
     read_checkpoint,
+    remove_partial_checkpoints,
     save_checkpoint,
 )
 from .config import TrainConfig, validate
 from .dataset import DatasetError, Frame, Split, available_splits, iter_rgba, read_split
 from .evaluate import evaluate_views, resize_image
 from .events import EventLog, stop_on_signals
-from .fileio import write_bytes_atomic, write_json_atomic
+from .fileio import make_dir, write_bytes_atomic, write_json_atomic
+from .guard import DivergedError, LastGood
 from .images import composite, read_rgba, write_png
 from .metrics import mse_to_psnr, psnr
 from .model import NeRF, autocast, render_rays
@@ -84,6 +88,7 @@ class TrainState:
     checkpoint_step: int = -1  # the step of the newest checkpoint written in this session
     time_fraction: float = 0.0  # share of the time budget used (drives the learning rate too)
     preview_step: int = -1
+    lr_scale: float = 1.0  # halved by every NaN rollback; saved in checkpoints
 
 
 def train(
@@ -104,7 +109,8 @@ def train(
     validate(config)
     run_dir = Path(run_dir)
     checkpoints = _check_run_dir(run_dir, resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(run_dir)
+    remove_partial_checkpoints(run_dir)  # left by a process killed while writing one
     with (
         EventLog(run_dir / "events.jsonl", on_event, append=resume) as log,
         stop_on_signals() as sig,
@@ -188,6 +194,7 @@ def _restore(state: TrainState, checkpoint: dict, path: Path) -> None:
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: optimizer or random state does not fit ({exc}).") from exc
     state.step = int(checkpoint["step"])
+    state.lr_scale = float(checkpoint.get("lr_scale", 1.0))
 
 
 def _preview_frame(dataset_dir: str, train_split: Split) -> Frame:
@@ -237,7 +244,10 @@ def _run(
         n_train_rays=int(state.sampler.rgba.shape[0]),
     )
     first_step = state.step
-    stopped = _loop(state, log, signalled, cancelled)
+    last_good = LastGood(state.model, state.optimizer, state.step)
+    stopped = _loop(state, log, last_good, signalled, cancelled)
+    if state.step > last_good.step:  # stopped between checks: never save an unchecked state
+        _healthy(state, last_good, torch.zeros(()), log)
     if state.step > first_step and state.checkpoint_step != state.step:
         _checkpoint(state, log)  # (a run stopped before its first step has nothing to save)
     saved = list_checkpoints(state.run_dir)
@@ -252,7 +262,11 @@ def _run(
 
 
 def _loop(
-    state: TrainState, log: EventLog, signalled: Callable[[], bool], cancelled: Callable[[], bool]
+    state: TrainState,
+    log: EventLog,
+    last_good: LastGood,
+    signalled: Callable[[], bool],
+    cancelled: Callable[[], bool],
 ) -> str:
     cfg = state.config
     started = time.perf_counter()
@@ -270,13 +284,51 @@ def _loop(
         loss, fine_mse, n_samples = train_step(state)
         state.step += 1
         window.add(loss, fine_mse, cfg.batch_rays, n_samples)
-        if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+        report = state.step % cfg.log_every == 0 or state.step == cfg.steps
+        preview = state.step % cfg.preview_every == 0
+        save = state.step % cfg.checkpoint_every == 0
+        if (report or preview or save) and not _healthy(state, last_good, window.loss, log):
+            window.reset(time.perf_counter())
+            continue
+        if report:
             log.emit("progress", state.step, **window.report(state, started))
-        if state.step % cfg.preview_every == 0:
+        if preview:
             _preview(state, log)
-        if state.step % cfg.checkpoint_every == 0:
+        if save:
             _checkpoint(state, log)
     return "completed"
+
+
+def _healthy(state: TrainState, last_good: LastGood, loss, log: EventLog) -> bool:
+    """Keep the state in memory when the loss since the last check and the weights are finite;
+    else roll back to the last good state with half the learning rate and a warning — or, after
+    ``max_in_a_row`` failures, save that state and raise :class:`DivergedError`."""
+    if last_good.check(state.step, loss):
+        return True
+    failed_step, state.step = state.step, last_good.step
+    state.lr_scale *= 0.5
+    if last_good.given_up:
+        kept = "nothing was trained yet"
+        if state.step > 0:
+            saved = checkpoint_path(state.run_dir, state.step)
+            kept = f"the last good state is saved as {saved}"
+            if state.step != state.checkpoint_step:
+                _checkpoint(state, log)
+        raise DivergedError(
+            f"training diverged: the loss or the weights became NaN/inf {last_good.max_in_a_row} "
+            f"times in a row (last between steps {state.step} and {failed_step}), even at "
+            f"{state.lr_scale:g}× the learning rate; {kept}. Lower the learning rate "
+            "(--set lr=...), try --set mixed_precision=off, or check the dataset."
+        )
+    log.emit(
+        "warning",
+        state.step,
+        message=f"NaN/inf loss between steps {state.step} and {failed_step}: rolled back to "
+        f"step {state.step} and halved the learning rate (now {state.lr_scale:g}× the schedule).",
+        failed_step=failed_step,
+        lr_scale=state.lr_scale,
+    )
+    return False
 
 
 def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
@@ -290,7 +342,7 @@ def train_step(state: TrainState) -> tuple[torch.Tensor, torch.Tensor, int]:
     """One optimisation step: (loss, fine MSE) as device tensors, and the field evaluations."""
     cfg = state.config
     for group in state.optimizer.param_groups:
-        group["lr"] = learning_rate(cfg, state.step, state.time_fraction)
+        group["lr"] = learning_rate(cfg, state.step, state.time_fraction) * state.lr_scale
     crop = cfg.precrop_fraction if state.step < cfg.precrop_steps else 1.0
     rays_o, rays_d, rgba = state.sampler.sample(cfg.batch_rays, state.generator, crop)
     background = state.background.expand(cfg.batch_rays, 3)
@@ -335,14 +387,11 @@ class _Window:
     """Loss and throughput since the last progress event (one device sync per report)."""
 
     def __init__(self, now: float):
-        self.start, self.loss, self.mse, self.steps, self.rays, self.samples = (
-            now,
-            0.0,
-            0.0,
-            0,
-            0,
-            0,
-        )
+        self.reset(now)
+
+    def reset(self, now: float) -> None:
+        self.start, self.steps, self.rays, self.samples = now, 0, 0, 0
+        self.loss, self.mse = 0.0, 0.0
 
     def add(self, loss: torch.Tensor, mse: torch.Tensor, rays: int, samples: int) -> None:
         self.loss, self.mse = self.loss + loss, self.mse + mse
@@ -364,14 +413,14 @@ class _Window:
             "total_steps": cfg.steps,
             "loss": loss,
             "psnr": mse_to_psnr(mse),
-            "lr": learning_rate(cfg, state.step, state.time_fraction),
+            "lr": learning_rate(cfg, state.step, state.time_fraction) * state.lr_scale,
             "rays_per_s": self.rays / seconds,
             "samples_per_s": self.samples / seconds,
             "ms_per_step": 1000.0 * seconds / self.steps,
             "elapsed_s": elapsed,
             "eta_s": eta,
         }
-        self.__init__(now)
+        self.reset(now)
         return report
 
 
@@ -386,6 +435,7 @@ def _checkpoint(state: TrainState, log: EventLog) -> Path:
         model=state.model,
         optimizer=state.optimizer,
         generator=state.generator,
+        lr_scale=state.lr_scale,
     )
     prune_checkpoints(state.run_dir, state.config.keep_checkpoints)
     state.checkpoint_step = state.step

@@ -107,3 +107,68 @@ def test_missing_run_and_empty_run(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="no checkpoints"):
         load_run(tmp_path / "empty", "cpu")
+
+
+def rewrite(ckpt, change) -> None:
+    state = torch.load(ckpt, weights_only=True)
+    change(state)
+    torch.save(state, ckpt)
+
+
+def poison_a_weight(state) -> None:
+    name = next(k for k, v in state["model"].items() if v.is_floating_point())
+    state["model"][name].view(-1)[0] = float("nan")
+
+
+def zero_width(state) -> None:
+    config = json.loads(state["config"])
+    config["model"]["width"] = 0
+    state["config"] = json.dumps(config)
+
+
+MORE_BROKEN = {
+    "zero bytes": (lambda p: p.write_bytes(b""), "not a readable checkpoint"),
+    "random bytes": (lambda p: p.write_bytes(os.urandom(4096)), "not a readable checkpoint"),
+    "NaN weights": (lambda p: rewrite(p, poison_a_weight), "weights contain NaN or infinity"),
+    "step not a number": (
+        lambda p: rewrite(p, lambda s: s.update(step="five")),
+        "'step' is 'five', not a step number",
+    ),
+    "lr_scale out of range": (
+        lambda p: rewrite(p, lambda s: s.update(lr_scale=-1.0)),
+        "'lr_scale' is -1.0",
+    ),
+    "impossible configuration": (
+        lambda p: rewrite(p, zero_width),
+        "configuration is unreadable (invalid configuration: model.depth and width",
+    ),
+    "configuration not JSON": (
+        lambda p: rewrite(p, lambda s: s.update(config="{width: 32")),
+        "configuration is unreadable",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MORE_BROKEN.values(), ids=MORE_BROKEN.keys())
+def test_more_broken_checkpoints_are_refused_by_name(trained_run, tmp_path, case):
+    damage, message = case
+    run, ckpt = copy_run(trained_run, tmp_path)
+    damage(ckpt)
+    with pytest.raises(CheckpointError) as err:
+        load_run(run, "cpu")
+    assert type(err.value) is CheckpointError
+    assert str(err.value).startswith(f"{ckpt}: ") and message in str(err.value)
+    assert "use an earlier checkpoint or retrain" in str(err.value)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_resuming_from_a_pickle_that_runs_code_refuses_and_never_runs_it(
+    toy_dataset, trained_run, tmp_path
+):
+    run, ckpt = copy_run(trained_run, tmp_path)
+    marker = tmp_path / "pwned"
+    ckpt.write_bytes(pickle.dumps({"format": Payload(marker)}))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        train(tiny_config(steps=8, eval_views=0), toy_dataset, run, resume=True)
+    assert not marker.exists()
+    assert json.loads((run / "events.jsonl").read_text().splitlines()[-1])["event"] == "error"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 import pytest
 
 from nerf_engine import fileio
-from nerf_engine.fileio import atomic_path, write_bytes_atomic, write_json_atomic
+from nerf_engine.fileio import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
 
@@ -51,7 +52,7 @@ def test_failing_rename_keeps_the_old_file(tmp_path, monkeypatch):
         raise PermissionError(f"cannot replace {dst}")
 
     monkeypatch.setattr(fileio.os, "replace", refuse)
-    with pytest.raises(PermissionError):
+    with pytest.raises(OutputError, match=re.escape(f"{path}: cannot write (cannot replace")):
         write_bytes_atomic(path, b"new")
     assert path.read_bytes() == b"old"
     assert listing(tmp_path) == ["out.bin"]
