@@ -65,6 +65,9 @@ def parse_extra_args(text: str) -> tuple[str, ...]:
 HINTS = {
     "No module named 'torch'": "this Python has no PyTorch: use Install Dependencies "
     "(Preferences > Add-ons > blender-nerf) or set Engine Python to an interpreter with PyTorch",
+    "No module named 'numpy'": "this Python has no NumPy (nor, likely, PyTorch): use Install "
+    "Dependencies (Preferences > Add-ons > blender-nerf) or set Engine Python to an interpreter "
+    "with PyTorch",
     "No module named 'nerf_engine'": "the engine package is not on this Python's path; "
     "reinstall the add-on",
 }
@@ -101,6 +104,7 @@ class TrainJob(ProcessJob):
         self.stopped: str | None = None  # the done event's reason
         self.final_psnr: float | None = None
         self.error: str | None = None
+        self.warnings: list[str] = []  # what the trainer recovered from (e.g. a NaN loss)
 
     @property
     def progress(self) -> float:
@@ -135,6 +139,8 @@ class TrainJob(ProcessJob):
             self.final_psnr = _float(record.get("psnr"))
         elif kind == "error":
             self.error = str(record.get("message") or "the engine reported an error")
+        elif kind == "warning":
+            self.warnings.append(str(record.get("message") or "the engine reported a warning"))
 
     def outcome(self, returncode: int) -> tuple[str, str]:
         if self.error:
@@ -166,7 +172,11 @@ class TrainJob(ProcessJob):
     def summary(self) -> str:
         why = " (time budget reached)" if self.stopped == "time_budget" else ""
         psnr = f", test PSNR {self.final_psnr:.2f} dB" if self.final_psnr is not None else ""
-        return f"Trained to step {self.step}{why} in '{self.request.run_dir}'{psnr}."
+        text = f"Trained to step {self.step}{why} in '{self.request.run_dir}'{psnr}."
+        if self.warnings:
+            count = len(self.warnings)
+            text += f" {count} warning{'s' if count > 1 else ''}: {self.warnings[-1]}"
+        return text
 
 
 def _int(value) -> int:

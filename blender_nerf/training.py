@@ -153,7 +153,8 @@ def status_line(job: TrainJob) -> str:
         return "Stopping: the trainer saves a checkpoint…"
     if job.total_steps == 0:
         return "Starting the trainer (loading PyTorch)…"
-    return f"Training: step {job.step} of {job.total_steps}"
+    line = f"Training: step {job.step} of {job.total_steps}"
+    return f"{line} ({job.warnings[-1]})" if job.warnings else line
 
 
 def duration(seconds: float) -> str:

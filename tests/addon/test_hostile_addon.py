@@ -424,3 +424,34 @@ def test_a_huge_transforms_file_is_refused_without_reading_it(scene, tmp_path):
         rf"transforms.json: file is {MAX_JSON_BYTES + 1} bytes, over the {MAX_JSON_BYTES}-byte",
         filepath=str(path),
     )  # fmt: skip
+
+
+# --- the trainer recovered from something: the artist hears about it ---------------------------
+
+
+def test_a_trainer_warning_reaches_the_status_and_the_report(tmp_path):
+    """The engine's ``warning`` events (a NaN loss rolled back, say) show in the panel's status
+    while training and in the final report. The child here prints the engine's event lines."""
+    import sys
+
+    from blender_nerf import training
+    from blender_nerf.train_job import TrainJob, TrainRequest
+
+    rolled_back = "NaN/inf loss between steps 10 and 20: rolled back to step 10 and halved the lr."
+    lines = [
+        {"event": "start", "step": 0, "total_steps": 40},
+        {"event": "progress", "step": 20, "total_steps": 40, "loss": 0.1, "psnr": 12.0},
+        {"event": "warning", "step": 10, "message": rolled_back, "failed_step": 20},
+        {"event": "done", "step": 40, "stopped": "completed", "psnr": 14.5},
+    ]
+    script = "import json, sys\nfor line in json.loads(sys.argv[1]): print(json.dumps(line))\n"
+    job = TrainJob(TrainRequest(str(tmp_path), str(tmp_path / "run")), sys.executable)
+    job.commands = [[sys.executable, "-c", script, json.dumps(lines)]]  # stands in for the engine
+    job.start()
+    assert job.wait(timeout=30) and job.state == "finished"
+    assert job.warnings == [rolled_back]
+    assert job.message == (
+        f"Trained to step 40 in '{tmp_path / 'run'}', test PSNR 14.50 dB. 1 warning: {rolled_back}"
+    )
+    job.state = "running"  # the panel's line while it still ran
+    assert training.status_line(job) == f"Training: step 40 of 40 ({rolled_back})"
