@@ -43,19 +43,27 @@ class EventLog:
             self.handle = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise output_error(path, exc) from exc
-        self.on_event = on_event
+        self.path, self.on_event = path, on_event
 
     def emit(self, event: str, step: int, **fields) -> dict:
+        """Write the event and hand it to the callback — also when the write fails (a full
+        disk), before raising :class:`~.fileio.OutputError`."""
         assert event in EVENT_KINDS, event
         record = _finite({"event": event, "step": int(step), **fields, "time": time.time()})
-        self.handle.write(json.dumps(record, allow_nan=False) + "\n")
-        self.handle.flush()
+        try:
+            self.handle.write(json.dumps(record, allow_nan=False) + "\n")
+            self.handle.flush()
+        except OSError as exc:
+            if self.on_event is not None:
+                self.on_event(record)
+            raise output_error(self.path, exc) from exc
         if self.on_event is not None:
             self.on_event(record)
         return record
 
     def close(self) -> None:
-        self.handle.close()
+        with contextlib.suppress(OSError):  # lines that could not be written were reported
+            self.handle.close()
 
     def __enter__(self) -> EventLog:
         return self

@@ -23,6 +23,7 @@ from nerf_engine import cli
 from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run
 from nerf_engine.dataset import load_rgba, read_split, read_transforms
 from nerf_engine.evaluate import evaluate_run
+from nerf_engine.events import EventLog
 from nerf_engine.fileio import OutputError, write_json_atomic
 from nerf_engine.render import Renderer, render_frames
 from nerf_engine.toyscene import make_toy_dataset
@@ -236,3 +237,15 @@ def test_spaces_and_non_ascii_names_work_end_to_end(tmp_path):
     assert image.name == "Ansicht Nr. r_0 – é.png" and image.is_file()
     report = evaluate_run(run, "test", device="cpu")
     assert report["n_views"] == 1 and np.isfinite(report["psnr"])
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_events_on_a_full_disk_still_reach_the_caller_then_fail_clearly(tmp_path):
+    """/dev/full: a real device on which every write fails with ENOSPC."""
+    seen: list = []
+    log = EventLog(Path("/dev/full"), seen.append)
+    with pytest.raises(OutputError, match=r"/dev/full: cannot write .*the disk is full") as info:
+        log.emit("progress", 3, loss=0.5)
+    assert info.value.errno == errno.ENOSPC
+    assert [(e["event"], e["step"]) for e in seen] == [("progress", 3)]
+    log.close()  # lines that could not be written do not fail a second time
