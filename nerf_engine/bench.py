@@ -9,7 +9,8 @@ as written and with glibc told to keep freed memory, for the "x times the refere
 would run it (bf16, per-ray bounds from the scene box, tuned allocator), trained against the clock:
 seconds to 20/24/26/29 dB test PSNR and a plot.
 
-Configurations are presets, optionally with ``+accel`` or ``+noaccel`` (``paper+accel``). The scene
+Configurations are presets with optional switches ``+accel``, ``+noaccel``, ``+compile``,
+``+clock`` (``paper+accel``, ``preview+clock``). The scene
 is the procedural toy scene at ``--size`` or any dataset (``--dataset``, e.g. the demo's export).
 """
 
@@ -53,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--presets",
         default="preview,balanced,paper",
-        help="comma-separated presets, each optionally +accel or +noaccel",
+        help="comma-separated presets with optional switches +accel, +noaccel, +compile, +clock",
     )
     p.add_argument(
         "--precision", default="off,bf16", help="comma-separated: off (fp32), bf16, auto"
@@ -88,13 +89,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="with --curves: write the PSNR-vs-time plot here")
 
 
+SWITCHES = {
+    "accel": ACCEL,
+    "noaccel": NO_ACCEL,
+    "compile": {"compile": True},
+    # the clock, not the preset's step count, ends training (as `train --max-seconds S --steps N`
+    # with a large N): what a time budget buys when the preset alone would stop sooner
+    "clock": {"steps": 10**7},
+}
+
+
 def variant(name: str, precision: str, device: str) -> TrainConfig:
-    base, _, extra = name.strip().partition("+")
-    overrides = {"accel": ACCEL, "noaccel": NO_ACCEL, "": {}}[extra]
-    config = with_overrides(
-        preset(base), {**overrides, "mixed_precision": precision, "device": device}
-    )
-    return replace(config, preset=name.strip())
+    """A preset with switches: ``paper+accel``, ``preview+noaccel+compile``."""
+    base, *extras = name.strip().split("+")
+    overrides = {"mixed_precision": precision, "device": device}
+    for extra in extras:
+        if extra not in SWITCHES:
+            raise ValueError(f"unknown switch +{extra} in {name!r}; known: {', '.join(SWITCHES)}")
+        overrides.update(SWITCHES[extra])
+    return replace(with_overrides(preset(base), overrides), preset=name.strip())
 
 
 def reset_peak_memory() -> None:
@@ -276,13 +289,21 @@ def measure_memory(device: str, folder: Path, n_images: int = 100, size: int = 8
     }
 
 
-_PEAK_WRAPPER = (
-    "import resource, runpy, sys\n"
-    "sys.argv = ['nerf_engine', *sys.argv[1:]]\n"
-    "try:\n    runpy.run_module('nerf_engine', run_name='__main__')\n"
-    "finally:\n"
-    "    print('PEAK_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-)
+# The child reports its own peak: VmHWM belongs to the address space exec made, while ru_maxrss
+# (the fallback off Linux) would also count the parent's resident memory at fork time.
+_PEAK_WRAPPER = """
+import resource, runpy, sys
+sys.argv = ['nerf_engine', *sys.argv[1:]]
+try:
+    runpy.run_module('nerf_engine', run_name='__main__')
+finally:
+    try:
+        kib = next(int(line.split()[1]) for line in open('/proc/self/status')
+                   if line.startswith('VmHWM:'))
+    except (OSError, StopIteration):
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print('PEAK_KIB', kib, file=sys.stderr)
+"""
 
 
 def _child_peak_gib(args: list) -> float:

@@ -48,6 +48,9 @@ def train_against_clock(
                 )
                 curve.append([trained, report["psnr"], state.step])
                 next_eval += seconds / evals
+        if not curve or curve[-1][2] != state.step:  # stopped at the preset's last step
+            report = evaluate_views(state.model, state.box, state.bounds, test, config, state.dtype)
+            curve.append([trained, report["psnr"], state.step])
         tail = [w for w in window if w[0] >= 0.75 * trained]  # steady state: grid warm, if any
         frame = test.frames[0]
         start = time.perf_counter()

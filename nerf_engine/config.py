@@ -76,6 +76,10 @@ class TrainConfig:
     # 0 = automatic: the whole batch on CUDA, activation tensors of at most ~32 MB elsewhere.
     rays_per_pass: int = 0
     chunk_rays: int = 0
+    threads: int = 0  # CPU threads for torch (0 = $NERF_THREADS or one per physical core)
+    # torch.compile the two MLPs (dynamic shapes): faster steps after a one-off compilation; needs
+    # a C++ compiler on the CPU. Off by default: the compilation costs more than a preview saves.
+    compile: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -208,6 +212,7 @@ def validate(config: TrainConfig) -> None:
         (0 < config.precrop_fraction <= 1, "precrop_fraction must be in (0, 1]"),
         (len(config.background) == 3, "background must be three numbers (r, g, b)"),
         (config.max_seconds >= 0, "max_seconds must be >= 0"),
+        (config.threads >= 0, "threads must be 0 (automatic) or positive"),
     ]
     for ok, message in checks:
         if not ok:

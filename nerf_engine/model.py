@@ -160,6 +160,14 @@ class NeRF(nn.Module):
                 threshold=sampling_cfg.occupancy_threshold,
             )
 
+    def compile_fields(self) -> None:
+        """``torch.compile`` both networks' ``forward`` in place (parameter names unchanged, so
+        checkpoints stay interchangeable). Packed batches vary in size, hence ``dynamic=True``;
+        :func:`padded_count` keeps the number of distinct sizes small."""
+        for field in (self.coarse, self.fine):
+            if field is not None:
+                field.compile(dynamic=True)
+
     def forward(
         self,
         rays: RayBatch,

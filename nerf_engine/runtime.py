@@ -47,8 +47,22 @@ def configure_allocator() -> bool:
     return bool(ok)
 
 
-def configure_process() -> None:
+def configure_process(threads: int = 0) -> None:
+    """Allocator and thread settings for an engine process (every entry point calls this)."""
     configure_allocator()
+    configure_threads(threads)
+
+
+def configure_threads(threads: int = 0) -> int:
+    """Set torch's intra-op threads: ``threads``, else ``$NERF_THREADS``, else torch's default
+    (one per physical core, which the MLP's matrix products use well from 2 to 64 cores).
+    Fewer leave cores to Blender while it stays open beside a training run. Returns the count."""
+    wanted = threads or int(os.environ.get("NERF_THREADS", "0") or 0)
+    if wanted < 0:
+        raise ValueError(f"threads must be 0 (automatic) or positive, not {wanted}")
+    if wanted and wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -49,6 +49,7 @@ from .render import render_view
 from .runtime import (
     autocast_dtype,
     configure_process,
+    configure_threads,
     enable_tf32,
     new_generator,
     rays_per_pass,
@@ -142,6 +143,7 @@ def build_state(
     restored from ``checkpoints[-1]`` when given."""
     device = resolve_device(config.device)
     enable_tf32(device)
+    configure_threads(config.threads)
     resumed = read_checkpoint(checkpoints[-1]) if checkpoints else None
     if resumed is not None:
         _check_same_architecture(config, resumed, checkpoints[-1])
@@ -151,6 +153,8 @@ def build_state(
     sampler = PixelSampler(iter_rgba(train_split), cameras, device)
     torch.manual_seed(config.seed)
     model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb())).to(device)
+    if config.compile:
+        model.compile_fields()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = new_generator(device, config.seed)
     state = TrainState(

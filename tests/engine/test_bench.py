@@ -1,0 +1,75 @@
+"""The benchmark's parts: configuration switches, training against the clock, the reference NeRF,
+thread and compile settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from engine_helpers import tiny_config
+
+from nerf_engine.bench import variant
+from nerf_engine.bench_curves import REFERENCE, run_reference, time_to, train_against_clock
+from nerf_engine.runtime import configure_threads
+
+
+def test_switches_combine_and_unknown_ones_are_named():
+    config = variant("preview+noaccel+compile", "bf16", "cpu")
+    assert config.preset == "preview+noaccel+compile"
+    assert config.compile and config.mixed_precision == "bf16"
+    assert config.sampling.occupancy_resolution == 0 and not config.sampling.use_aabb
+    accelerated = variant("paper+accel", "off", "cpu")
+    assert accelerated.sampling.occupancy_resolution > 0 and not accelerated.compile
+    with pytest.raises(ValueError, match=r"unknown switch \+fast in 'preview\+fast'"):
+        variant("preview+fast", "off", "cpu")
+
+
+def test_a_curve_ends_with_the_last_step_when_the_preset_stops_first(toy_dataset):
+    config = tiny_config(steps=6, precrop_steps=0)
+    result = train_against_clock(config, toy_dataset, seconds=1e6, evals=2)
+    assert result["steps"] == 6
+    assert result["curve"][-1][2] == 6  # measured after the last step, not before it
+    seconds = [point[0] for point in result["curve"]]
+    assert seconds == sorted(seconds) and result["render_s_per_view"] > 0
+
+
+def test_time_to_reads_the_first_crossing():
+    curve = [[10.0, 18.0, 1], [20.0, 24.5, 2], [30.0, 23.0, 3], [40.0, 26.1, 4]]
+    assert time_to(curve, 24.0) == 20.0 and time_to(curve, 26.0) == 40.0
+    assert time_to(curve, 30.0) is None
+
+
+@pytest.mark.parametrize("flags", [(), ("--aabb", "--bf16")])
+def test_the_reference_nerf_trains_on_our_datasets(toy_dataset, flags):
+    assert REFERENCE.is_file()
+    sizes = {"depth": 2, "width": 16, "coarse": 8, "fine": 8, "batch": 64, "steps": 3}
+    result = run_reference(toy_dataset, 1e6, sizes, evals=0, flags=flags, tuned_malloc=True)
+    assert result["steps"] == 3 and result["rays_per_s"] > 0
+
+
+def test_threads_setting(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads(1) == 1
+        monkeypatch.setenv("NERF_THREADS", "2")
+        assert configure_threads() == 2
+        assert configure_threads(1) == 1  # an explicit count wins over the environment
+        with pytest.raises(ValueError, match="threads must be 0"):
+            configure_threads(-1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_compiled_fields_compute_what_the_eager_ones_do(toy_dataset, tmp_path):
+    """torch.compile (inductor; needs a C++ compiler) changes speed, not results, and keeps the
+    parameter names, so a compiled run's checkpoint loads anywhere."""
+    from nerf_engine.trainer import build_state, train_step
+
+    losses = []
+    for compiled in (False, True):
+        config = tiny_config(compile=compiled, mixed_precision="off", precrop_steps=0)
+        state = build_state(config, str(toy_dataset), tmp_path / f"run_{compiled}")
+        names = sorted(state.model.state_dict())
+        assert (state.model.coarse._compiled_call_impl is not None) == compiled
+        losses.append([float(train_step(state)[0]) for _ in range(3)])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)
+    assert all("_orig_mod" not in name for name in names)
