@@ -226,17 +226,19 @@ def read_training_curve(events_path: Path) -> dict[str, list[float]]:
     """``{"step", "psnr", "loss"}`` of the progress events of an ``events.jsonl`` (the last record
     of each step, sorted by step; unreadable lines are skipped)."""
     by_step: dict[int, tuple[float, float]] = {}
-    for line in events_path.read_text(encoding="utf-8").splitlines():
+    # a log cut off by a kill, or damaged on disk: bad bytes and records are skipped, not fatal
+    for line in events_path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and record.get("event") == "progress":
+            if not isinstance(record, dict) or record.get("event") != "progress":
+                continue
             loss, value = record.get("loss"), record.get("psnr")
             by_step[int(record.get("step", 0))] = (
                 float("nan") if loss is None else float(loss),
                 float("nan") if value is None else float(value),
             )
+        except (ValueError, TypeError, OverflowError):
+            continue
     steps = sorted(by_step)
     return {
         "step": [float(s) for s in steps],

@@ -93,6 +93,22 @@ def test_compare_writes_report_images_and_curve(tmp_path):
     }
 
 
+def test_a_damaged_event_log_still_gives_the_curve_of_its_good_records(tmp_path):
+    path = tmp_path / "events.jsonl"
+    good = [{"event": "progress", "step": s, "loss": 0.5, "psnr": 20.0} for s in (5, 10)]
+    bad = [
+        b"\xff\xfe not utf-8",
+        json.dumps({"event": "progress", "step": "x", "loss": 1}).encode(),
+        json.dumps({"event": "progress", "step": 7, "loss": [1]}).encode(),
+        json.dumps({"event": "progress", "step": 8, "loss": 10**400}).encode(),
+        b'{"event": "progress", "step": 9, "lo',  # cut off by a kill
+    ]
+    lines = [json.dumps(good[0]).encode(), *bad, json.dumps(good[1]).encode()]
+    path.write_bytes(b"\n".join(lines))
+    curve = compare.read_training_curve(path)
+    assert curve == {"step": [5.0, 10.0], "loss": [0.5, 0.5], "psnr": [20.0, 20.0]}
+
+
 def test_without_matplotlib_the_images_are_drawn_with_numpy(tmp_path):
     gt, nerf = _folders(tmp_path, names=("a",))
     report = compare.compare(gt, nerf, tmp_path / "out", run_dir=tmp_path, use_matplotlib=False)
