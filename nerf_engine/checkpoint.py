@@ -13,7 +13,7 @@ import io
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -127,6 +127,24 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return state
 
 
+def read_newest(checkpoints: list[Path]) -> tuple[dict, Path, list[str]]:
+    """The newest checkpoint of ``checkpoints`` (oldest first) that reads, its path, and why each
+    newer one was passed over. A damaged newest file (disk trouble, an edit by hand) then costs
+    the steps since the one before it, not the run. None readable: the newest one's error."""
+    skipped: list[str] = []
+    for path in reversed(checkpoints):
+        try:
+            return read_checkpoint(path), path, skipped
+        except CheckpointError as exc:
+            skipped.append(f"{exc} Using the checkpoint before it.")
+    if not skipped:
+        raise CheckpointError("no checkpoints given")
+    first = skipped[0].removesuffix(" Using the checkpoint before it.")
+    raise CheckpointError(
+        first if len(skipped) == 1 else f"{first} (none of the {len(skipped)} checkpoints reads)"
+    )
+
+
 def build_model(
     state: dict, path: Path, device: torch.device
 ) -> tuple[NeRF, TrainConfig, SceneBox]:
@@ -187,6 +205,7 @@ class LoadedRun:
     box: SceneBox
     model: NeRF
     dataset_dir: str
+    notes: list[str] = field(default_factory=list)  # newer checkpoints that did not read
 
 
 def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") -> LoadedRun:
@@ -197,11 +216,17 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
     checkpoints = list_checkpoints(run_dir)
     if not checkpoints:
         raise CheckpointError(f"{run_dir}: no checkpoints in {CHECKPOINT_DIR}/; train first.")
-    path = checkpoints[-1]
-    state = read_checkpoint(path)
+    state, path, skipped = read_newest(checkpoints)
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
     model, config, box = build_model(state, path, torch_device)
     model.eval()
     return LoadedRun(
-        run_dir, path, int(state["step"]), config, box, model, str(state.get("dataset_dir", ""))
+        run_dir,
+        path,
+        int(state["step"]),
+        config,
+        box,
+        model,
+        str(state.get("dataset_dir", "")),
+        skipped,
     )

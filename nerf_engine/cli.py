@@ -252,6 +252,8 @@ def cmd_render(args) -> int:
     from .render import Renderer, frames_to_render, render_frames
 
     renderer = Renderer.from_run_dir(args.run, args.device)
+    for note in renderer.run.notes:
+        print(f"warning: {note}", file=sys.stderr, flush=True)
     frames = frames_to_render(renderer.run, args.cameras, args.split)
 
     def on_view(index: int, total: int, path: Path) -> None:

@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -31,7 +31,7 @@ from .checkpoint import (
     checkpoint_path,
     list_checkpoints,
     prune_checkpoints,
-    read_checkpoint,
+    read_newest,
     remove_partial_checkpoints,
     save_checkpoint,
 )
@@ -90,6 +90,7 @@ class TrainState:
     time_fraction: float = 0.0  # share of the time budget used (drives the learning rate too)
     preview_step: int = -1
     lr_scale: float = 1.0  # halved by every NaN rollback; saved in checkpoints
+    notes: list[str] = field(default_factory=list)  # warnings for the log (unreadable checkpoints)
 
 
 def train(
@@ -144,9 +145,9 @@ def build_state(
     device = resolve_device(config.device)
     enable_tf32(device)
     configure_threads(config.threads)
-    resumed = read_checkpoint(checkpoints[-1]) if checkpoints else None
+    resumed, resumed_path, skipped = read_newest(checkpoints) if checkpoints else (None, None, [])
     if resumed is not None:
-        _check_same_architecture(config, resumed, checkpoints[-1])
+        _check_same_architecture(config, resumed, resumed_path)
     train_split = read_split(dataset_dir, "train")
     box = SceneBox.from_dict(json.loads(resumed["scene"])) if resumed else scene_box(train_split)
     cameras = CameraTensors.from_frames(train_split.frames, box, device)
@@ -174,8 +175,9 @@ def build_state(
         pass_rays=rays_per_pass(config, device, training=True),
         chunk_rays=rays_per_pass(config, device, training=False),
     )
+    state.notes = skipped
     if resumed is not None:
-        _restore(state, resumed, checkpoints[-1])
+        _restore(state, resumed, resumed_path)
     return state
 
 
@@ -247,6 +249,8 @@ def _run(
         resumed=state.step > 0,
         n_train_rays=int(state.sampler.rgba.shape[0]),
     )
+    for note in state.notes:
+        log.emit("warning", state.step, message=note)
     first_step = state.step
     last_good = LastGood(state.model, state.optimizer, state.step)
     stopped = _loop(state, log, last_good, signalled, cancelled)

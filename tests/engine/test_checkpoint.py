@@ -172,3 +172,32 @@ def test_resuming_from_a_pickle_that_runs_code_refuses_and_never_runs_it(
         train(tiny_config(steps=8, eval_views=0), toy_dataset, run, resume=True)
     assert not marker.exists()
     assert json.loads((run / "events.jsonl").read_text().splitlines()[-1])["event"] == "error"
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(toy_dataset, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(steps=10, eval_views=0), toy_dataset, run)
+    older, newest = list_checkpoints(run)[-2:]
+    newest.write_bytes(newest.read_bytes()[:100])
+
+    loaded = load_run(run, "cpu")
+    assert loaded.checkpoint == older and loaded.step == 5
+    assert len(loaded.notes) == 1 and str(newest) in loaded.notes[0]
+    assert "Using the checkpoint before it" in loaded.notes[0]
+
+    result = train(tiny_config(steps=12, eval_views=0), toy_dataset, run, resume=True)
+    assert result.step == 12
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    start = [e for e in events if e["event"] == "start"][-1]
+    warnings = [e for e in events if e["event"] == "warning" and str(newest) in e["message"]]
+    assert start["step"] == 5 and len(warnings) == 1
+
+
+def test_when_no_checkpoint_reads_the_newest_ones_error_is_raised(trained_run, tmp_path):
+    run, ckpt = copy_run(trained_run, tmp_path)
+    shutil.copy(ckpt, ckpt.with_name("step_0000003.pt"))
+    for path in list_checkpoints(run):
+        path.write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="none of the 2 checkpoints reads") as err:
+        load_run(run, "cpu")
+    assert str(ckpt) in str(err.value)
