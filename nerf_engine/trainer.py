@@ -36,16 +36,13 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import TrainConfig, validate
-from .dataset import DatasetError, Frame, Split, available_splits, iter_rgba, read_split
-from .evaluate import evaluate_views, resize_image
+from .dataset import Frame, iter_rgba, read_split
 from .events import EventLog, stop_on_signals
-from .fileio import make_dir, write_bytes_atomic, write_json_atomic
+from .fileio import make_dir, write_json_atomic
 from .guard import DivergedError, LastGood
-from .images import composite, read_rgba, write_png
-from .metrics import mse_to_psnr, psnr
+from .metrics import mse_to_psnr
 from .model import NeRF, autocast, render_rays
 from .rays import CameraTensors, PixelSampler, RayBounds
-from .render import render_view
 from .runtime import (
     autocast_dtype,
     configure_process,
@@ -56,6 +53,7 @@ from .runtime import (
     resolve_device,
 )
 from .scene import SceneBox, scene_box
+from .train_outputs import final_eval, preview_frame, write_preview, write_preview_target
 
 OnEvent = Callable[[dict], None]
 
@@ -171,7 +169,7 @@ def build_state(
         optimizer=optimizer,
         generator=generator,
         background=torch.tensor(config.background, dtype=torch.float32, device=device),
-        preview=_preview_frame(dataset_dir, train_split),
+        preview=preview_frame(dataset_dir, train_split),
         pass_rays=rays_per_pass(config, device, training=True),
         chunk_rays=rays_per_pass(config, device, training=False),
     )
@@ -203,31 +201,11 @@ def _restore(state: TrainState, checkpoint: dict, path: Path) -> None:
     state.lr_scale = float(checkpoint.get("lr_scale", 1.0))
 
 
-def _preview_frame(dataset_dir: str, train_split: Split) -> Frame:
-    """A held-out view for previews: the first of val, else test, else the first training view."""
-    for name in ("val", "test"):
-        if name in available_splits(dataset_dir):
-            return read_split(dataset_dir, name).frames[0]
-    return train_split.frames[0]
-
-
-def _preview_intrinsics(state: TrainState):
-    intr = state.preview.intrinsics
-    scale = min(1.0, state.config.preview_max_side / max(intr.w, intr.h))
-    return intr.scaled(max(1, round(intr.w * scale)), max(1, round(intr.h * scale)))
-
-
-def _write_preview_target(state: TrainState) -> None:
-    intr = _preview_intrinsics(state)
-    rgb = composite(read_rgba(state.preview.image_path), state.config.background)
-    write_png(state.run_dir / "previews" / "target.png", resize_image(rgb, intr.w, intr.h))
-
-
 def _run(
     state: TrainState, log: EventLog, signalled: Callable[[], bool], cancelled: Callable[[], bool]
 ) -> TrainResult:
     cfg = state.config
-    _write_preview_target(state)
+    write_preview_target(state)
     write_json_atomic(
         state.run_dir / "config.json",
         {
@@ -263,8 +241,8 @@ def _run(
     final_psnr = None
     if stopped in ("completed", "time_budget"):
         if state.preview_step != state.step:
-            _preview(state, log)
-        final_psnr = _final_eval(state, log)
+            write_preview(state, log)
+        final_psnr = final_eval(state, log)
     log.emit("done", state.step, stopped=stopped, checkpoint=path and str(path), psnr=final_psnr)
     return TrainResult(state.run_dir, state.step, stopped, final_psnr)
 
@@ -301,7 +279,7 @@ def _loop(
         if report:
             log.emit("progress", state.step, **window.report(state, started))
         if preview:
-            _preview(state, log)
+            write_preview(state, log)
         if save:
             _checkpoint(state, log)
     return "completed"
@@ -449,58 +427,3 @@ def _checkpoint(state: TrainState, log: EventLog) -> Path:
     state.checkpoint_step = state.step
     log.emit("checkpoint", state.step, path=str(path))
     return path
-
-
-def _preview(state: TrainState, log: EventLog) -> None:
-    state.preview_step = state.step
-    intr = _preview_intrinsics(state)
-    view = render_view(
-        state.model,
-        state.box,
-        state.bounds,
-        intr,
-        state.preview.camera_to_world,
-        chunk_rays=state.chunk_rays,
-        dtype=state.dtype,
-    )
-    rgb = view.over(state.config.background)
-    folder = state.run_dir / "previews"
-    path = folder / f"step_{state.step:07d}.png"
-    write_png(path, rgb)
-    write_bytes_atomic(folder / "latest.png", path.read_bytes())
-    target = read_rgba(folder / "target.png")[..., :3]
-    log.emit(
-        "preview",
-        state.step,
-        path=str(path),
-        latest=str(folder / "latest.png"),
-        target=str(folder / "target.png"),
-        psnr=psnr(rgb, target),
-    )
-
-
-def _final_eval(state: TrainState, log: EventLog) -> float | None:
-    if state.config.eval_views <= 0:
-        return None
-    split = next((s for s in ("test", "val") if s in available_splits(state.dataset_dir)), None)
-    if split is None:
-        return None
-    try:
-        frames = read_split(state.dataset_dir, split).first(state.config.eval_views)
-        report = evaluate_views(
-            state.model, state.box, state.bounds, frames, state.config, state.dtype
-        )
-    except DatasetError as exc:  # the model is saved; a broken test split only costs the metrics
-        log.emit("eval", state.step, split=split, error=str(exc))
-        return None
-    report.update(step=state.step, split=split)
-    write_json_atomic(state.run_dir / "metrics.json", report)
-    log.emit(
-        "eval",
-        state.step,
-        split=split,
-        psnr=report["psnr"],
-        ssim=report["ssim"],
-        n_views=report["n_views"],
-    )
-    return report["psnr"]
