@@ -25,7 +25,7 @@ class TrainRequest:
 
     dataset_dir: str
     run_dir: str
-    preset: str = "balanced"
+    preset: str = "preview"
     steps: int = 0  # 0: the preset's
     max_seconds: float = 0.0  # 0: no budget
     device: str = "auto"
