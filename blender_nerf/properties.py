@@ -189,12 +189,16 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         ),
         default="PREVIEW",
     )
-    train_steps: IntProperty(name="Steps", min=0, default=0, description="0: the preset's")
+    train_steps: IntProperty(
+        name="Steps",
+        min=0,
+        default=0,
+        description="Training steps. 0: the preset's, or with a Time Budget as many as fit in it",
+    )
     train_seconds: FloatProperty(
         name="Time Budget",
-        description="Stop after this much training (with a checkpoint; 0: no budget). The "
-        "learning rate follows the budget; the preset's steps still end training sooner, so raise "
-        "Steps to use the whole budget",
+        description="Train for this long, then checkpoint and stop (0: no budget). The learning "
+        "rate decays over the budget; with Steps set, whichever ends first stops training",
         min=0.0,
         default=0.0,
         unit="TIME_ABSOLUTE",

@@ -111,7 +111,7 @@ def update_scene(scene: bpy.types.Scene, job: TrainJob, events: list[dict]) -> N
     """Copy the job's latest numbers into ``scene.nerf``; reload previews after a preview event."""
     nerf = scene.nerf
     nerf.train_step = job.step
-    nerf.train_total_steps = job.total_steps
+    nerf.train_total_steps = 0 if job.request.until_budget else job.total_steps
     nerf.train_loss = job.loss or 0.0
     nerf.train_psnr = job.psnr or 0.0
     nerf.train_rays_per_s = job.rays_per_s or 0.0
@@ -154,6 +154,9 @@ def status_line(job: TrainJob) -> str:
     if job.total_steps == 0:
         return "Starting the trainer (loading PyTorch)…"
     line = f"Training: step {job.step} of {job.total_steps}"
+    if job.request.until_budget:  # the step count is only a ceiling: say the time instead
+        budget = job.request.max_seconds
+        line = f"Training: step {job.step}, {duration(job.elapsed_s or 0)} of {duration(budget)}"
     return f"{line} ({job.warnings[-1]})" if job.warnings else line
 
 

@@ -23,7 +23,7 @@ from addon_helpers import (  # noqa: E402
 
 from blender_nerf import background, jobs, panels, scene_io, training  # noqa: E402
 from blender_nerf.nerf_engine.checkpoint import read_checkpoint  # noqa: E402
-from blender_nerf.train_job import TrainRequest, parse_extra_args  # noqa: E402
+from blender_nerf.train_job import UNTIL_BUDGET_STEPS, TrainRequest, parse_extra_args  # noqa: E402
 
 LIMIT_S = 120
 
@@ -169,6 +169,22 @@ def test_a_time_budget_ends_the_run_and_fills_the_bar(scene, tmp_path):
     assert scene.nerf.job_progress == 1.0 and scene.nerf.train_total_steps == 100000
 
 
+def test_a_time_budget_without_steps_trains_for_the_whole_budget(scene, tmp_path):
+    tiny_dataset(scene, tmp_path / "data")
+    tiny_training(scene, tmp_path / "run", steps=0)  # the preset's 3000 steps would end it later
+    scene.nerf.train_seconds = 2.0
+    job = training.start(bpy.context)
+    _tick_until(job, lambda: job.step > 0)
+    assert scene.nerf.train_total_steps == 0  # no step count to show
+    assert ", " in training.status_line(job) and "of 2s" in training.status_line(job)
+    with time_limit(120):
+        while background.tick() is not None:
+            time.sleep(0.05)
+    done = read_events(tmp_path / "run")[-1]
+    assert done["stopped"] == "time_budget" and job.total_steps == UNTIL_BUDGET_STEPS
+    assert scene.nerf.job_progress == 1.0
+
+
 def test_loading_a_file_stops_the_training_of_the_old_one(scene, tmp_path):
     tiny_dataset(scene, tmp_path / "data")
     run = tmp_path / "run"
@@ -206,6 +222,8 @@ def test_train_request_command_lines(tmp_path):
     assert budget.command("py")[9:] == [
         "--device", "auto", "--steps", "500", "--max-seconds", "90.5", "--resume", "-x",
     ]  # fmt: skip
+    whole_budget = TrainRequest("/d", "/r", steps=0, max_seconds=600).command("py")
+    assert whole_budget[-4:] == ["--steps", str(UNTIL_BUDGET_STEPS), "--max-seconds", "600"]
     assert parse_extra_args("--set 'a=b c' --set x=1") == ("--set", "a=b c", "--set", "x=1")
     for managed in ("--resume", "--events=jsonl", "--out"):
         with pytest.raises(ValueError, match=f"{managed.split('=')[0]} is set by the panel"):
