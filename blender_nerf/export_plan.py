@@ -8,7 +8,6 @@ It leaves the scene as it found it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
@@ -87,7 +86,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         raise SceneError(_nothing_to_export(settings.subject))
     source = settings.camera_source
     rig_lens = None
-    with _frame_kept(scene):
+    with scene_io.frame_kept(scene):
         if source == "RIG":
             shots, points, rig_lens = _rig_shots(context, subject)
         elif source == "SELECTED":
@@ -180,16 +179,6 @@ def _nothing_to_export(mode: str) -> str:
         "Nothing to export: no visible object with geometry is enabled for rendering; "
         "unhide the subject or add one."
     )
-
-
-@contextlib.contextmanager
-def _frame_kept(scene: bpy.types.Scene):
-    frame, subframe = scene.frame_current, scene.frame_subframe
-    try:
-        yield
-    finally:
-        if (scene.frame_current, scene.frame_subframe) != (frame, subframe):
-            scene.frame_set(frame, subframe=subframe)
 
 
 def _points(context: bpy.types.Context, subject: list) -> np.ndarray:

@@ -5,6 +5,7 @@ reads geometry from bpy objects; the math lives in :mod:`.geometry`.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import bpy
@@ -226,3 +227,14 @@ def show_image_file(path: Path, name: str) -> bpy.types.Image:
         preview.icon_size = (width, height)
         preview.icon_pixels_float.foreach_set(pixels)
     return image
+
+
+@contextlib.contextmanager
+def frame_kept(scene: bpy.types.Scene):
+    """Put the scene back on its frame (and subframe) afterwards."""
+    frame, subframe = scene.frame_current, scene.frame_subframe
+    try:
+        yield
+    finally:
+        if (scene.frame_current, scene.frame_subframe) != (frame, subframe):
+            scene.frame_set(frame, subframe=subframe)

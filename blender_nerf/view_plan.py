@@ -12,7 +12,6 @@ camera and frame each image belongs to: what Import View reads).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -158,7 +157,7 @@ def _animation_shots(scene: bpy.types.Scene) -> list[Shot]:
     if not frames:
         raise SceneError(f"The frame range {start}–{end} is empty: set End after Start.")
     shots = []
-    with frame_kept(scene):
+    with scene_io.frame_kept(scene):
         for frame in frames:
             scene.frame_set(frame)
             shots.append(_shot(scene, _active_camera(scene, f" at frame {frame}"), frame))
@@ -178,17 +177,6 @@ def _unique_names(shots: list[Shot]) -> list[Shot]:
         seen.add(name)
         unique.append(Shot(name, shot.camera, shot.frame, shot.camera_to_world, shot.intrinsics))
     return unique
-
-
-@contextlib.contextmanager
-def frame_kept(scene: bpy.types.Scene):
-    """Put the scene back on its frame afterwards."""
-    frame, subframe = scene.frame_current, scene.frame_subframe
-    try:
-        yield
-    finally:
-        if (scene.frame_current, scene.frame_subframe) != (frame, subframe):
-            scene.frame_set(frame, subframe=subframe)
 
 
 def check_sizes(shots: list[Shot], run: RunInfo) -> None:

@@ -31,12 +31,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bench_curves import curves_table, plot_curves, run_reference, train_against_clock
+from .bench_curves import (
+    curves_table,
+    plot_curves,
+    run_reference,
+    time_render,
+    train_against_clock,
+)
 from .cameras import Intrinsics
 from .config import NO_ACCEL, TrainConfig, preset, with_overrides
 from .dataset import Frame, read_split, write_transforms
 from .images import write_png
-from .render import render_view
 from .runtime import configure_process, cpu_has_native_bf16, resolve_device, synchronize
 from .toyscene import hemisphere_poses, make_toy_dataset, render_toy
 from .trainer import build_state, train_step
@@ -170,17 +175,7 @@ def measure(config: TrainConfig, dataset: Path, steps: int) -> dict:
         seconds = time.perf_counter() - start
         user1, sys1 = _cpu_times()
         frame = read_split(dataset, "test").frames[0]
-        t0 = time.perf_counter()
-        render_view(
-            state.model,
-            state.box,
-            state.bounds,
-            frame.intrinsics,
-            frame.camera_to_world,
-            chunk_rays=state.chunk_rays,
-            dtype=state.dtype,
-        )
-        render_s = time.perf_counter() - t0
+        render_s = time_render(state, frame)
         return {
             "preset": config.preset,
             "precision": "bf16" if state.dtype == torch.bfloat16 else "fp32",

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import TrainConfig
-from .dataset import read_split
+from .dataset import Frame, read_split
 from .evaluate import evaluate_views
 from .render import render_view
 from .runtime import synchronize
@@ -52,18 +52,7 @@ def train_against_clock(
             report = evaluate_views(state.model, state.box, state.bounds, test, config, state.dtype)
             curve.append([trained, report["psnr"], state.step])
         tail = [w for w in window if w[0] >= 0.75 * trained]  # steady state: grid warm, if any
-        frame = test.frames[0]
-        start = time.perf_counter()
-        render_view(
-            state.model,
-            state.box,
-            state.bounds,
-            frame.intrinsics,
-            frame.camera_to_world,
-            chunk_rays=state.chunk_rays,
-            dtype=state.dtype,
-        )
-        render_s = time.perf_counter() - start
+        render_s = time_render(state, test.frames[0])
         grid = state.model.occupancy
     return {
         "curve": curve,
@@ -73,6 +62,22 @@ def train_against_clock(
         "render_s_per_view": render_s,
         "occupied_fraction": grid.occupied_fraction() if grid is not None else None,
     }
+
+
+def time_render(state, frame: Frame) -> float:
+    """Seconds to render ``frame`` with the state's model, as the add-on's renders run."""
+    start = time.perf_counter()
+    render_view(
+        state.model,
+        state.box,
+        state.bounds,
+        frame.intrinsics,
+        frame.camera_to_world,
+        chunk_rays=state.chunk_rays,
+        dtype=state.dtype,
+    )
+    synchronize(state.device)
+    return time.perf_counter() - start
 
 
 # glibc settings that keep freed memory in the process (environment variables, read at startup):

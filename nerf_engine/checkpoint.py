@@ -131,18 +131,19 @@ def read_newest(checkpoints: list[Path]) -> tuple[dict, Path, list[str]]:
     """The newest checkpoint of ``checkpoints`` (oldest first) that reads, its path, and why each
     newer one was passed over. A damaged newest file (disk trouble, an edit by hand) then costs
     the steps since the one before it, not the run. None readable: the newest one's error."""
-    skipped: list[str] = []
+    errors: list[CheckpointError] = []
     for path in reversed(checkpoints):
         try:
-            return read_checkpoint(path), path, skipped
+            state = read_checkpoint(path)
         except CheckpointError as exc:
-            skipped.append(f"{exc} Using the checkpoint before it.")
-    if not skipped:
+            errors.append(exc)
+            continue
+        return state, path, [f"{exc} Using the checkpoint before it." for exc in errors]
+    if not errors:
         raise CheckpointError("no checkpoints given")
-    first = skipped[0].removesuffix(" Using the checkpoint before it.")
-    raise CheckpointError(
-        first if len(skipped) == 1 else f"{first} (none of the {len(skipped)} checkpoints reads)"
-    )
+    if len(errors) == 1:
+        raise errors[0]
+    raise CheckpointError(f"{errors[0]} (none of the {len(errors)} checkpoints reads)")
 
 
 def build_model(

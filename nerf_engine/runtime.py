@@ -47,10 +47,11 @@ def configure_allocator() -> bool:
     return bool(ok)
 
 
-def configure_process(threads: int = 0) -> None:
-    """Allocator and thread settings for an engine process (every entry point calls this)."""
+def configure_process() -> None:
+    """Allocator and thread settings for an engine process (every entry point calls this; the
+    trainer then applies its config's ``threads``)."""
     configure_allocator()
-    configure_threads(threads)
+    configure_threads()
 
 
 def configure_threads(threads: int = 0) -> int:
