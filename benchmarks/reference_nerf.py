@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from nerf_engine.cameras import image_rays
-from nerf_engine.dataset import load_rgba, read_split
+from nerf_engine.data.cameras import image_rays
+from nerf_engine.data.dataset import load_rgba, read_split
 
 
 def encode(x, n_freqs):

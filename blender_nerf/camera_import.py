@@ -17,8 +17,8 @@ from pathlib import Path
 import bpy
 
 from . import scene_io
-from .nerf_engine.cameras import Intrinsics
-from .nerf_engine.dataset import SPLITS, Frame, read_transforms
+from .nerf_engine.data.cameras import Intrinsics
+from .nerf_engine.data.dataset import SPLITS, Frame, read_transforms
 from .scene_io import SceneError
 from .view_plan import safe_name
 

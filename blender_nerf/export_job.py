@@ -1,5 +1,5 @@
 """Render an :class:`~.export_plan.ExportPlan` one view per :meth:`ExportJob.step`, then write the
-dataset through ``nerf_engine.dataset``.
+dataset through ``nerf_engine.data.dataset``.
 
 The operator's ``execute()`` calls ``step()`` until it returns False; its modal path calls it once
 per timer event, so the UI shows progress and Esc cancels between two views. Either way
@@ -28,9 +28,9 @@ import numpy as np
 
 from . import geometry, render_setup, scene_io
 from .export_plan import GENERATOR, ExportPlan, RigLens, SceneError, View, build_plan
-from .nerf_engine.dataset import SPLITS, Frame, transforms_dict
-from .nerf_engine.fileio import write_json_atomic
-from .nerf_engine.images import image_size
+from .nerf_engine.data.dataset import SPLITS, Frame, transforms_dict
+from .nerf_engine.data.fileio import write_json_atomic
+from .nerf_engine.data.images import image_size
 from .render_setup import (
     PASS_PREFIX,
     SceneState,

@@ -18,8 +18,8 @@ import bpy
 import numpy as np
 
 from . import geometry, scene_io
-from .nerf_engine.cameras import Intrinsics
-from .nerf_engine.dataset import MAX_JSON_BYTES
+from .nerf_engine.data.cameras import Intrinsics
+from .nerf_engine.data.dataset import MAX_JSON_BYTES
 from .scene_io import SceneError
 
 GENERATOR = "blender-nerf"  # the "generator" key of the transforms files an export writes

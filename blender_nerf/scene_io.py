@@ -12,7 +12,7 @@ import bpy
 import numpy as np
 
 from .geometry import blender_intrinsics, normalized_pose
-from .nerf_engine.cameras import Intrinsics
+from .nerf_engine.data.cameras import Intrinsics
 
 GEOMETRY_TYPES = frozenset(
     {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}

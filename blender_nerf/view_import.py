@@ -21,7 +21,7 @@ import numpy as np
 from mathutils import Matrix
 
 from . import geometry, scene_io
-from .nerf_engine.cameras import Intrinsics
+from .nerf_engine.data.cameras import Intrinsics
 from .scene_io import SceneError
 from .view_plan import camera_size
 

@@ -22,9 +22,9 @@ import numpy as np
 
 from . import geometry, scene_io
 from .export_plan import folder_setting
-from .nerf_engine.cameras import Intrinsics
-from .nerf_engine.dataset import Frame, read_split, write_transforms
-from .nerf_engine.fileio import write_json_atomic
+from .nerf_engine.data.cameras import Intrinsics
+from .nerf_engine.data.dataset import Frame, read_split, write_transforms
+from .nerf_engine.data.fileio import write_json_atomic
 from .scene_io import SceneError
 
 VIEWS_FILE = "blender_views.json"

@@ -28,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nerf_engine.cameras import look_at  # noqa: E402
-from nerf_engine.dataset import read_split  # noqa: E402
+from nerf_engine.data.cameras import look_at  # noqa: E402
+from nerf_engine.data.dataset import read_split  # noqa: E402
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

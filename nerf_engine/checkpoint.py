@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig, from_dict, validate
-from .fileio import write_bytes_atomic
-from .model import NeRF
+from .data.fileio import write_bytes_atomic
+from .data.scene_box import SceneBox
+from .nerf.model import NeRF
 from .runtime import resolve_device
-from .scene import SceneBox
 
 FORMAT = "blender-nerf-checkpoint"
 VERSION = 1

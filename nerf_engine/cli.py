@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, default="auto")
 
     p = sub.add_parser("bench", help="throughput and quality benchmarks (see docs/benchmarks.md)")
-    from .bench import add_arguments
+    from .tools.bench import add_arguments
 
     add_arguments(p)
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "toy-scene": cmd_toy,
     }.get(args.command)
     if handler is None:
-        from .bench import run as cmd_bench
+        from .tools.bench import run as cmd_bench
 
         handler = cmd_bench
     try:
@@ -176,7 +176,7 @@ def _saved_config(path: Path) -> TrainConfig:
 
 
 def cmd_train(args) -> int:
-    from .trainer import train
+    from .train.trainer import train
 
     config = train_config(args)
     printer = _EventPrinter(jsonl=args.events == "jsonl", total=config.steps)
@@ -249,7 +249,7 @@ class _EventPrinter:
 
 
 def cmd_render(args) -> int:
-    from .render import Renderer, frames_to_render, render_frames
+    from .eval.renderer import Renderer, frames_to_render, render_frames
 
     renderer = Renderer.from_run_dir(args.run, args.device)
     for note in renderer.run.notes:
@@ -269,7 +269,7 @@ def cmd_render(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate_run
+    from .eval.evaluate import evaluate_run
 
     report = evaluate_run(
         args.run, args.split, max_views=args.max_views, device=args.device, out_dir=args.out
@@ -287,7 +287,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_toy(args) -> int:
-    from .toyscene import make_toy_dataset
+    from .tools.toy_scene import make_toy_dataset
 
     out = make_toy_dataset(
         args.out,

@@ -1,4 +1,5 @@
-"""Training configuration: frozen dataclasses and the three presets.
+"""Training configuration: frozen dataclasses and the three presets (standard library only: the
+add-on reads the preset and device names from here inside Blender).
 
 ``paper`` is Mildenhall et al. 2020 for synthetic scenes. ``balanced`` and ``preview`` change only
 sizes and counts (never the algorithm: still positional encoding, coarse + fine networks,
@@ -13,6 +14,23 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 PRESETS = ("preview", "balanced", "paper")
+# What each preset is, in a line: the add-on's Preset menu shows these (label, description).
+PRESET_SUMMARIES = {
+    "preview": (
+        "Preview",
+        "Small networks (4×128), 32+32 samples, empty-space skipping, 3000 steps: a useful "
+        "preview in minutes on a laptop CPU",
+    ),
+    "balanced": (
+        "Balanced",
+        "8×128 networks, 64+64 samples, empty-space skipping, 20000 steps: sharper, for a GPU "
+        "or a long CPU run",
+    ),
+    "paper": (
+        "Paper",
+        "The paper's NeRF: 8×256 networks, 64+128 samples, 200000 steps (hours on a GPU)",
+    ),
+}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 

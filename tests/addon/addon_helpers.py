@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import bpy
 
-from blender_nerf.nerf_engine.dataset import SPLITS, read_split
+from blender_nerf.nerf_engine.data.dataset import SPLITS, read_split
 
 
 def export(scene, out_dir, **settings):

@@ -21,8 +21,8 @@ from addon_helpers import (  # noqa: E402
 )
 from PIL import Image  # noqa: E402
 
-from blender_nerf.nerf_engine.cameras import project_points  # noqa: E402
-from blender_nerf.nerf_engine.dataset import load_rgba  # noqa: E402
+from blender_nerf.nerf_engine.data.cameras import project_points  # noqa: E402
+from blender_nerf.nerf_engine.data.dataset import load_rgba  # noqa: E402
 
 
 def _frames(splits):

@@ -22,7 +22,7 @@ from addon_helpers import RenderLog, export, read_all, scene_fingerprint  # noqa
 
 from blender_nerf import render_setup  # noqa: E402
 from blender_nerf.export_job import MANIFEST, STAGING  # noqa: E402
-from blender_nerf.nerf_engine.images import image_size  # noqa: E402
+from blender_nerf.nerf_engine.data.images import image_size  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = 6

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("bpy")
 
 from blender_nerf import geometry
-from blender_nerf.nerf_engine.cameras import Intrinsics, look_at, project_points
+from blender_nerf.nerf_engine.data.cameras import Intrinsics, look_at, project_points
 
 
 def _intr(**overrides):

@@ -30,9 +30,9 @@ from addon_helpers import (  # noqa: E402
 
 import blender_nerf  # noqa: E402
 from blender_nerf import camera_import, jobs  # noqa: E402
-from blender_nerf.nerf_engine.cameras import look_at  # noqa: E402
-from blender_nerf.nerf_engine.dataset import MAX_JSON_BYTES  # noqa: E402
-from blender_nerf.nerf_engine.images import image_size  # noqa: E402
+from blender_nerf.nerf_engine.data.cameras import look_at  # noqa: E402
+from blender_nerf.nerf_engine.data.dataset import MAX_JSON_BYTES  # noqa: E402
+from blender_nerf.nerf_engine.data.images import image_size  # noqa: E402
 
 UNICODE_DIR = "my NeRF ü 日本 ñ"  # spaces and non-ASCII letters in every folder the flow uses
 

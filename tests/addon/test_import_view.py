@@ -16,7 +16,7 @@ bpy = pytest.importorskip("bpy")
 from addon_helpers import blender_pixels, time_limit, use_trained_run  # noqa: E402
 
 from blender_nerf import geometry, scene_io  # noqa: E402
-from blender_nerf.nerf_engine.images import composite  # noqa: E402
+from blender_nerf.nerf_engine.data.images import composite  # noqa: E402
 from blender_nerf.view_import import TAG  # noqa: E402
 
 

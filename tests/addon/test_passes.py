@@ -13,8 +13,8 @@ OpenEXR = pytest.importorskip("OpenEXR")
 from addon_helpers import configure_fast_render, export, read_all, scene_fingerprint  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from blender_nerf.nerf_engine.cameras import image_rays  # noqa: E402
-from blender_nerf.nerf_engine.dataset import load_rgba  # noqa: E402
+from blender_nerf.nerf_engine.data.cameras import image_rays  # noqa: E402
+from blender_nerf.nerf_engine.data.dataset import load_rgba  # noqa: E402
 
 GROUND_Z = -1.5
 

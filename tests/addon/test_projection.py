@@ -12,8 +12,8 @@ from addon_helpers import configure_fast_render, export, read_all, scene_fingerp
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from blender_nerf.nerf_engine.cameras import project_points  # noqa: E402
-from blender_nerf.nerf_engine.dataset import load_rgba  # noqa: E402
+from blender_nerf.nerf_engine.data.cameras import project_points  # noqa: E402
+from blender_nerf.nerf_engine.data.dataset import load_rgba  # noqa: E402
 
 CASES = {
     "portrait_360x640": dict(size=(360, 640)),

@@ -33,7 +33,7 @@ from blender_nerf import (  # noqa: E402
     view_jobs,
     view_plan,
 )
-from blender_nerf.nerf_engine.dataset import read_transforms  # noqa: E402
+from blender_nerf.nerf_engine.data.dataset import read_transforms  # noqa: E402
 from blender_nerf.view_plan import VIEWS_FILE  # noqa: E402
 
 LIMIT_S = 120

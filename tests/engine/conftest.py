@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nerf_engine.toyscene import make_toy_dataset
+from nerf_engine.tools.toy_scene import make_toy_dataset
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def preview_run(toy_dataset, tmp_path_factory):
     """A short `preview` training run on the toy scene (about 30 s), shared by the tests that need
     a trained model. Returns (run folder, TrainResult)."""
     from nerf_engine.config import preset, with_overrides
-    from nerf_engine.trainer import train
+    from nerf_engine.train.trainer import train
 
     config = with_overrides(
         preset("preview"),

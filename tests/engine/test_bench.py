@@ -7,9 +7,15 @@ import pytest
 import torch
 from engine_helpers import tiny_config
 
-from nerf_engine.bench import variant
-from nerf_engine.bench_curves import REFERENCE, run_reference, time_to, train_against_clock
 from nerf_engine.runtime import configure_threads
+from nerf_engine.tools import bench_curves
+from nerf_engine.tools.bench import variant
+from nerf_engine.tools.bench_curves import (
+    reference_script,
+    run_reference,
+    time_to,
+    train_against_clock,
+)
 
 
 def test_switches_combine_and_unknown_ones_are_named():
@@ -40,10 +46,17 @@ def test_time_to_reads_the_first_crossing():
 
 @pytest.mark.parametrize("flags", [(), ("--aabb", "--bf16")])
 def test_the_reference_nerf_trains_on_our_datasets(toy_dataset, flags):
-    assert REFERENCE.is_file()
+    assert reference_script().is_file()
     sizes = {"depth": 2, "width": 16, "coarse": 8, "fine": 8, "batch": 64, "steps": 3}
     result = run_reference(toy_dataset, 1e6, sizes, evals=0, flags=flags, tuned_malloc=True)
     assert result["steps"] == 3 and result["rays_per_s"] > 0
+
+
+def test_without_the_repository_the_reference_is_refused_with_advice(monkeypatch, tmp_path):
+    """The extension zip ships the engine without benchmarks/: bench says where it looked."""
+    monkeypatch.setattr(bench_curves, "REPOSITORY", tmp_path)
+    with pytest.raises(FileNotFoundError, match="clone of the blender-nerf repository"):
+        reference_script()
 
 
 def test_threads_setting(monkeypatch):
@@ -62,7 +75,7 @@ def test_threads_setting(monkeypatch):
 def test_compiled_fields_compute_what_the_eager_ones_do(toy_dataset, tmp_path):
     """torch.compile (inductor; needs a C++ compiler) changes speed, not results, and keeps the
     parameter names, so a compiled run's checkpoint loads anywhere."""
-    from nerf_engine.trainer import build_state, train_step
+    from nerf_engine.train.trainer import build_state, train_step
 
     losses = []
     for compiled in (False, True):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from nerf_engine.cameras import Intrinsics, camera_rays, image_rays, look_at, project_points
+from nerf_engine.data.cameras import Intrinsics, camera_rays, image_rays, look_at, project_points
 
 ODD_CAMERA = Intrinsics(fl_x=80.0, fl_y=95.0, cx=41.3, cy=22.7, w=90, h=50)
 

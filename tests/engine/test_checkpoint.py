@@ -13,7 +13,7 @@ import torch
 from engine_helpers import tiny_config
 
 from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run, read_checkpoint
-from nerf_engine.trainer import train
+from nerf_engine.train.trainer import train
 
 
 @pytest.fixture(scope="module")

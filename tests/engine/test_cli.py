@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nerf_engine.cameras import Intrinsics
 from nerf_engine.checkpoint import load_run
-from nerf_engine.dataset import Frame, load_rgba, read_split, write_transforms
-from nerf_engine.images import composite, read_rgba
-from nerf_engine.metrics import psnr
+from nerf_engine.data.cameras import Intrinsics
+from nerf_engine.data.dataset import Frame, load_rgba, read_split, write_transforms
+from nerf_engine.data.images import composite, read_rgba
+from nerf_engine.eval.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [

@@ -1,4 +1,4 @@
-"""``nerf_engine.compare``: metrics agree with ``metrics`` (and so with eval), masks restrict
+"""``nerf_engine.eval.compare``: metrics agree with ``metrics`` (and so with eval), masks restrict
 them, images and the training curve are written, and bad input is one clear line."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nerf_engine import compare
-from nerf_engine.images import read_rgba, write_png
-from nerf_engine.metrics import psnr, ssim
+from nerf_engine.data.images import read_rgba, write_png
+from nerf_engine.eval import compare
+from nerf_engine.eval.metrics import psnr, ssim
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,7 +137,7 @@ def test_cli_constant_image_scores_lower_and_bad_input_exits_2(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def run(*args):
-        cmd = [sys.executable, "-m", "nerf_engine.compare", *map(str, args)]
+        cmd = [sys.executable, "-m", "nerf_engine.eval.compare", *map(str, args)]
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
     good = run("--gt", gt, "--nerf", nerf, "--out", tmp_path / "good", "--json")

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nerf_engine.cameras import Intrinsics, look_at
-from nerf_engine.dataset import (
+from nerf_engine.data.cameras import Intrinsics, look_at
+from nerf_engine.data.dataset import (
     DatasetError,
     Frame,
     available_splits,
@@ -310,7 +310,7 @@ def test_dataset_and_cameras_import_without_torch_or_image_libraries():
         "import sys\n"
         "for name in ('torch', 'PIL', 'png', 'OpenEXR'):\n"
         "    sys.modules[name] = None\n"
-        "import nerf_engine.dataset, nerf_engine.cameras\n"
+        "import nerf_engine.data.dataset, nerf_engine.data.cameras\n"
         "print('imported')\n"
     )
     result = subprocess.run(

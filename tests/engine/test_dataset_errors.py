@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from transforms_helpers import refused, valid, with_file_path, write
 
-from nerf_engine import dataset
-from nerf_engine.dataset import DatasetError, read_split, read_transforms
+from nerf_engine.data import dataset
+from nerf_engine.data.dataset import DatasetError, read_split, read_transforms
 
 # --- the file as a whole -----------------------------------------------------------------------
 

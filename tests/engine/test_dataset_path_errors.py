@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from transforms_helpers import needs_symlinks, png, refused, valid, with_file_path, write
 
-from nerf_engine.dataset import load_rgba, read_split, read_transforms
+from nerf_engine.data.dataset import load_rgba, read_split, read_transforms
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:

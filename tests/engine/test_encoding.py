@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from nerf_engine.encoding import PositionalEncoding, encoded_dim, positional_encoding
+from nerf_engine.nerf.encoding import PositionalEncoding, encoded_dim, positional_encoding
 
 
 def test_known_values_and_layout():

@@ -21,11 +21,12 @@ import pytest
 import torch
 from engine_helpers import tiny_config
 
-from nerf_engine import cli, trainer
+from nerf_engine import cli
 from nerf_engine.checkpoint import list_checkpoints, load_run, read_checkpoint
-from nerf_engine.guard import DivergedError
-from nerf_engine.toyscene import make_toy_dataset
-from nerf_engine.trainer import learning_rate, train
+from nerf_engine.tools.toy_scene import make_toy_dataset
+from nerf_engine.train import trainer
+from nerf_engine.train.guard import DivergedError
+from nerf_engine.train.trainer import learning_rate, train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def events_of(run: Path) -> list[dict]:
 HALF_WRITE_THEN_WAIT = """
 import sys, time
 from nerf_engine import checkpoint, cli
-from nerf_engine.fileio import atomic_path
+from nerf_engine.data.fileio import atomic_path
 
 real_write, writes = checkpoint.write_bytes_atomic, []
 

@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from nerf_engine import fileio
-from nerf_engine.fileio import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
+from nerf_engine.data import fileio
+from nerf_engine.data.fileio import OutputError, atomic_path, write_bytes_atomic, write_json_atomic
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
 

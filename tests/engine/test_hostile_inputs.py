@@ -21,13 +21,13 @@ from PIL import Image
 
 from nerf_engine import cli
 from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run
-from nerf_engine.dataset import load_rgba, read_split, read_transforms
-from nerf_engine.evaluate import evaluate_run
-from nerf_engine.events import EventLog
-from nerf_engine.fileio import OutputError, write_json_atomic
-from nerf_engine.render import Renderer, render_frames
-from nerf_engine.toyscene import make_toy_dataset
-from nerf_engine.trainer import train
+from nerf_engine.data.dataset import load_rgba, read_split, read_transforms
+from nerf_engine.data.events import EventLog
+from nerf_engine.data.fileio import OutputError, write_json_atomic
+from nerf_engine.eval.evaluate import evaluate_run
+from nerf_engine.eval.renderer import Renderer, render_frames
+from nerf_engine.tools.toy_scene import make_toy_dataset
+from nerf_engine.train.trainer import train
 
 
 @pytest.fixture(scope="module")

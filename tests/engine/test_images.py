@@ -13,8 +13,8 @@ import png as pypng
 import pytest
 from PIL import Image
 
-from nerf_engine import images
-from nerf_engine.images import (
+from nerf_engine.data import images
+from nerf_engine.data.images import (
     ImageError,
     composite,
     image_size,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from nerf_engine.metrics import psnr, ssim
+from nerf_engine.eval.metrics import psnr, ssim
 
 
 def test_psnr_known_values():

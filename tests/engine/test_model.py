@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nerf_engine.config import ModelConfig, SamplingConfig, preset
-from nerf_engine.model import NeRF, NeRFField, RayBatch, padded_count, render_rays
+from nerf_engine.nerf.model import NeRF, NeRFField, RayBatch, padded_count, render_rays
 
 
 def test_paper_architecture():

@@ -7,11 +7,11 @@ import numpy as np
 import torch
 
 from nerf_engine.checkpoint import load_run
-from nerf_engine.dataset import read_split
-from nerf_engine.metrics import psnr
-from nerf_engine.occupancy import OccupancyGrid
-from nerf_engine.rays import RayBounds, image_rays_tensor
-from nerf_engine.render import render_view
+from nerf_engine.data.dataset import read_split
+from nerf_engine.eval.metrics import psnr
+from nerf_engine.eval.renderer import render_view
+from nerf_engine.nerf.occupancy import OccupancyGrid
+from nerf_engine.nerf.rays import RayBounds, image_rays_tensor
 
 CENTER, RADIUS = torch.tensor([0.3, -0.2, 0.1]), 0.35
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nerf_engine.cameras import Intrinsics, camera_rays, look_at
-from nerf_engine.dataset import Frame
-from nerf_engine.rays import CameraTensors, PixelSampler
-from nerf_engine.scene import SceneBox
+from nerf_engine.data.cameras import Intrinsics, camera_rays, look_at
+from nerf_engine.data.dataset import Frame
+from nerf_engine.data.scene_box import SceneBox
+from nerf_engine.nerf.rays import CameraTensors, PixelSampler
 
 
 def test_mixed_sizes_uniform_over_pixels_and_rays_match_their_pixels():

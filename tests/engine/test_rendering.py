@@ -6,14 +6,14 @@ import math
 
 import torch
 
-from nerf_engine.rendering import (
+from nerf_engine.nerf.sampling import interval_edges, stratified_samples
+from nerf_engine.nerf.volume_rendering import (
     accumulate,
     density_to_alpha,
     render_weights,
     transmittance,
     volume_render,
 )
-from nerf_engine.sampling import interval_edges, stratified_samples
 
 
 def test_transmittance_matches_a_hand_computed_case():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nerf_engine.sampling import (
+from nerf_engine.nerf.sampling import (
     interval_edges,
     merge_samples,
     ray_aabb_intersect,

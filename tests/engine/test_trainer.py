@@ -12,13 +12,13 @@ from engine_helpers import tiny_config
 
 from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run, read_checkpoint
 from nerf_engine.config import preset
-from nerf_engine.dataset import DatasetError, load_rgba, read_split
-from nerf_engine.events import EVENT_KINDS
-from nerf_engine.images import composite
-from nerf_engine.metrics import psnr
-from nerf_engine.render import Renderer
-from nerf_engine.toyscene import AABB
-from nerf_engine.trainer import learning_rate, train
+from nerf_engine.data.dataset import DatasetError, load_rgba, read_split
+from nerf_engine.data.events import EVENT_KINDS
+from nerf_engine.data.images import composite
+from nerf_engine.eval.metrics import psnr
+from nerf_engine.eval.renderer import Renderer
+from nerf_engine.tools.toy_scene import AABB
+from nerf_engine.train.trainer import learning_rate, train
 
 
 def read_events(run_dir):

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nerf_engine.dataset import DatasetError, load_rgba, read_split, read_transforms
+from nerf_engine.data.dataset import DatasetError, load_rgba, read_split, read_transforms
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nerf_engine.dataset import DatasetError, read_transforms
+from nerf_engine.data.dataset import DatasetError, read_transforms
 
 W, H = 4, 3
 

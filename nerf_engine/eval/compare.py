@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .fileio import make_dir, write_json_atomic
-from .images import composite, read_rgba, write_png
+from ..data.fileio import make_dir, write_json_atomic
+from ..data.images import composite, read_rgba, write_png
 from .metrics import psnr
 
 SSIM_SIZE, SSIM_SIGMA = 11, 1.5  # as nerf_engine.metrics.ssim

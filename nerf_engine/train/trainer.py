@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import __version__
-from .checkpoint import (
+from .. import __version__
+from ..checkpoint import (
     CheckpointError,
     build_model,
     checkpoint_path,
@@ -35,15 +35,15 @@ from .checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
-from .config import TrainConfig, validate
-from .dataset import Frame, iter_rgba, read_split
-from .events import EventLog, stop_on_signals
-from .fileio import make_dir, write_json_atomic
-from .guard import DivergedError, LastGood
-from .metrics import mse_to_psnr
-from .model import NeRF, autocast, render_rays
-from .rays import CameraTensors, PixelSampler, RayBounds
-from .runtime import (
+from ..config import TrainConfig, validate
+from ..data.dataset import Frame, iter_rgba, read_split
+from ..data.events import EventLog, stop_on_signals
+from ..data.fileio import make_dir, write_json_atomic
+from ..data.scene_box import SceneBox, scene_box
+from ..eval.metrics import mse_to_psnr
+from ..nerf.model import NeRF, autocast, render_rays
+from ..nerf.rays import CameraTensors, PixelSampler, RayBounds
+from ..runtime import (
     autocast_dtype,
     configure_process,
     configure_threads,
@@ -52,8 +52,8 @@ from .runtime import (
     rays_per_pass,
     resolve_device,
 )
-from .scene import SceneBox, scene_box
-from .train_outputs import final_eval, preview_frame, write_preview, write_preview_target
+from .guard import DivergedError, LastGood
+from .outputs import final_eval, preview_frame, write_preview, write_preview_target
 
 OnEvent = Callable[[dict], None]
 

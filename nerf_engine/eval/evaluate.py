@@ -10,16 +10,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_run
-from .config import TrainConfig
-from .dataset import Split, load_rgba, read_split
-from .images import composite, write_png
+from ..checkpoint import load_run
+from ..config import TrainConfig
+from ..data.dataset import Split, load_rgba, read_split
+from ..data.images import composite, write_png
+from ..data.scene_box import SceneBox
+from ..nerf.model import NeRF
+from ..nerf.rays import RayBounds
+from ..runtime import autocast_dtype, configure_process, rays_per_pass
 from .metrics import psnr, ssim
-from .model import NeRF
-from .rays import RayBounds
-from .render import render_view, view_name
-from .runtime import autocast_dtype, configure_process, rays_per_pass
-from .scene import SceneBox
+from .renderer import render_view, view_name
 
 
 def resize_image(image: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .cameras import Intrinsics, camera_rays, pixel_centers
-from .dataset import Frame
+from ..data.cameras import Intrinsics, camera_rays, pixel_centers
+from ..data.dataset import Frame
+from ..data.scene_box import SceneBox
 from .model import RayBatch
 from .sampling import ray_aabb_intersect
-from .scene import SceneBox
 
 
 class RayBounds:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .cameras import Intrinsics, image_rays, look_at
-from .dataset import Frame, write_transforms
-from .images import write_png
+from ..data.cameras import Intrinsics, image_rays, look_at
+from ..data.dataset import Frame, write_transforms
+from ..data.images import write_png
 
 
 @dataclass(frozen=True)

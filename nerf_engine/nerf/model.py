@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig, SamplingConfig
+from ..config import ModelConfig, SamplingConfig
 from .encoding import PositionalEncoding
 from .occupancy import OccupancyGrid
-from .rendering import RenderOutput, volume_render
 from .sampling import interval_edges, merge_samples, sample_pdf, stratified_samples
+from .volume_rendering import RenderOutput, volume_render
 
 EARLY_STOP_SEGMENTS = 4  # ray segments between transmittance checks when rendering
 # The occupancy threshold is an opacity for a sample this fine: the box diagonal / 256 (nerfacc

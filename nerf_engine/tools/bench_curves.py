@@ -14,15 +14,34 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig
-from .dataset import Frame, read_split
-from .evaluate import evaluate_views
-from .render import render_view
-from .runtime import synchronize
-from .trainer import build_state, train_step
+from ..config import TrainConfig
+from ..data.dataset import Frame, read_split
+from ..eval.evaluate import evaluate_views
+from ..eval.renderer import render_view
+from ..runtime import synchronize
+from ..train.trainer import build_state, train_step
 
 THRESHOLDS_DB = (20.0, 24.0, 26.0, 29.0)
-REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_nerf.py"
+# The plain reference NeRF lives in the repository's benchmarks/ folder, beside the engine; the
+# extension zip ships the engine without it.
+REPOSITORY = Path(__file__).resolve().parents[2]
+REFERENCE_RELATIVE = Path("benchmarks") / "reference_nerf.py"
+
+
+def reference_script() -> Path:
+    """The reference NeRF script of the repository this engine runs from.
+
+    Raises FileNotFoundError saying where it was looked for and how to get it (the extension zip
+    has no ``benchmarks/`` folder: run ``bench`` from a clone of the repository).
+    """
+    path = REPOSITORY / REFERENCE_RELATIVE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"bench: the reference NeRF ({REFERENCE_RELATIVE}) is not beside this engine (looked "
+            f"in {REPOSITORY}); run bench --reference or --curves from a clone of the blender-nerf "
+            "repository, or leave those options out."
+        )
+    return path
 
 
 def train_against_clock(
@@ -104,9 +123,10 @@ def run_reference(
     """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "reference.json"
+        script = reference_script()
         args = [
             sys.executable,
-            str(REFERENCE),
+            str(script),
             str(dataset),
             "--seconds",
             str(seconds),
@@ -118,7 +138,7 @@ def run_reference(
         ]
         for key, value in sizes.items():
             args += [f"--{key}", str(value)]
-        env = {**os.environ, "PYTHONPATH": str(REFERENCE.parents[1])}
+        env = {**os.environ, "PYTHONPATH": str(script.parents[1])}
         if tuned_malloc:
             env.update(TUNED_MALLOC_ENV)
         subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)

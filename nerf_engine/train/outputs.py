@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .dataset import DatasetError, Frame, Split, available_splits, read_split
-from .evaluate import evaluate_views, resize_image
-from .events import EventLog
-from .fileio import write_bytes_atomic, write_json_atomic
-from .images import composite, read_rgba, write_png
-from .metrics import psnr
-from .render import render_view
+from ..data.dataset import DatasetError, Frame, Split, available_splits, read_split
+from ..data.events import EventLog
+from ..data.fileio import write_bytes_atomic, write_json_atomic
+from ..data.images import composite, read_rgba, write_png
+from ..eval.evaluate import evaluate_views, resize_image
+from ..eval.metrics import psnr
+from ..eval.renderer import render_view
 
 if TYPE_CHECKING:
     from .trainer import TrainState

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cameras import Intrinsics
-from .checkpoint import LoadedRun, load_run
-from .dataset import Frame, read_split, read_transforms
-from .fileio import make_dir, write_json_atomic
-from .images import composite, write_exr, write_png, write_png16
-from .model import NeRF, render_rays
-from .rays import RayBounds, image_rays_tensor
-from .runtime import autocast_dtype, configure_process, rays_per_pass
-from .scene import SceneBox
+from ..checkpoint import LoadedRun, load_run
+from ..data.cameras import Intrinsics
+from ..data.dataset import Frame, read_split, read_transforms
+from ..data.fileio import make_dir, write_json_atomic
+from ..data.images import composite, write_exr, write_png, write_png16
+from ..data.scene_box import SceneBox
+from ..nerf.model import NeRF, render_rays
+from ..nerf.rays import RayBounds, image_rays_tensor
+from ..runtime import autocast_dtype, configure_process, rays_per_pass
 
 
 @dataclass

@@ -31,6 +31,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import NO_ACCEL, TrainConfig, preset, with_overrides
+from ..data.cameras import Intrinsics
+from ..data.dataset import Frame, read_split, write_transforms
+from ..data.images import write_png
+from ..runtime import configure_process, cpu_has_native_bf16, resolve_device, synchronize
+from ..train.trainer import build_state, train_step
 from .bench_curves import (
     curves_table,
     plot_curves,
@@ -38,13 +44,7 @@ from .bench_curves import (
     time_render,
     train_against_clock,
 )
-from .cameras import Intrinsics
-from .config import NO_ACCEL, TrainConfig, preset, with_overrides
-from .dataset import Frame, read_split, write_transforms
-from .images import write_png
-from .runtime import configure_process, cpu_has_native_bf16, resolve_device, synchronize
-from .toyscene import hemisphere_poses, make_toy_dataset, render_toy
-from .trainer import build_state, train_step
+from .toy_scene import hemisphere_poses, make_toy_dataset, render_toy
 
 ACCEL = {
     "sampling.use_aabb": True,
@@ -303,7 +303,7 @@ finally:
 
 def _child_peak_gib(args: list) -> float:
     """Run ``python -m nerf_engine *args`` in a fresh process; its peak resident memory in GiB."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     cmd = [sys.executable, "-c", _PEAK_WRAPPER, *map(str, args)]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     peaks = [line.split()[1] for line in result.stderr.splitlines() if line.startswith("PEAK_KIB")]

@@ -1,0 +1,4 @@
+"""Developer tools on top of everything else: benchmarks (``bench``: throughput, memory;
+``bench_curves``: quality against the clock and the plain reference NeRF) and the procedural test
+scene (``toy_scene``). May import every other folder; only ``..cli`` imports them.
+"""
