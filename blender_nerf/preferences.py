@@ -1,15 +1,17 @@
 """Add-on preferences (Edit > Preferences > Add-ons > blender-nerf): the engine's Python, a Check
-of what it can train on, and Install Dependencies (PyTorch into the extension's user folder)."""
+of what it can train on, and Install Dependencies (PyTorch into the extension's user folder).
+:func:`find_engine` is the interpreter they choose, for every engine job."""
 
 from __future__ import annotations
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import background
-from .engine_python import TORCH_VARIANTS
+from .jobs import engine_python, watcher
+from .jobs.engine_python import TORCH_VARIANTS
 
 ADDON_ID = __package__  # "blender_nerf", or "bl_ext.<repo>.blender_nerf" as an installed extension
+INSTALL_KEY = "install"  # the watcher's key of the running Install Dependencies
 
 
 VARIANT_ITEMS = [(ident, label, description) for ident, label, description, _ in TORCH_VARIANTS]
@@ -60,7 +62,7 @@ def draw_preferences(layout: bpy.types.UILayout, prefs: bpy.types.AddonPreferenc
     box.label(text="Install Dependencies (PyTorch for Blender's own Python)", icon="IMPORT")
     box.prop(prefs, "torch_variant")
     box.prop(prefs, "wheel_dir")
-    installing = background.get("install")
+    installing = watcher.get(INSTALL_KEY)
     row = box.row()
     row.enabled = installing is None
     row.operator("nerf.install_dependencies", icon="IMPORT")
@@ -76,6 +78,14 @@ def get_preferences(context: bpy.types.Context) -> NERF_AP_preferences | None:
     machinery (bpy as a module calling ``register()``): then every preference has its default."""
     addon = context.preferences.addons.get(ADDON_ID)
     return addon.preferences if addon is not None else None
+
+
+def find_engine(context: bpy.types.Context) -> engine_python.EnginePython:
+    """The interpreter from the preferences, Blender's own, or Install Dependencies'. Raises
+    EngineSetupError saying what to do when there is none."""
+    prefs = get_preferences(context)
+    python_path = bpy.path.abspath(prefs.python_path) if prefs and prefs.python_path else ""
+    return engine_python.resolve(python_path, engine_python.dependencies_dir(ADDON_ID))
 
 
 CLASSES = (NERF_AP_preferences,)

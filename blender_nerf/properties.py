@@ -1,5 +1,6 @@
 """Settings: one PropertyGroup at ``Scene.nerf`` (contract, see DESIGN.md) and a small one on
-camera data (``Camera.nerf``) for a per-camera resolution override."""
+camera data (``Camera.nerf``) for a per-camera resolution override. The engine's presets and
+devices come from ``nerf_engine.config`` (their identifiers here are the names in capitals)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from bpy.props import (
     PointerProperty,
     StringProperty,
 )
+
+from .nerf_engine.config import DEVICES, PRESET_SUMMARIES, PRESETS
 
 # Blender 4.5+ warns about "//" paths unless a path property says it supports them.
 RELATIVE_PATH = (
@@ -38,6 +41,11 @@ LENS_SOURCES = (
 SPLIT_MODES = (
     ("FRACTION", "Fraction", "Hold out a fraction of the views"),
     ("COUNT", "Count", "Hold out a number of views"),
+)
+PRESET_ITEMS = tuple((name.upper(), *PRESET_SUMMARIES[name]) for name in PRESETS)
+# "auto": the engine picks (CUDA, then MPS, then the CPU); the others are named in capitals
+DEVICE_ITEMS = tuple(
+    (name.upper(), "Auto" if name == "auto" else name.upper(), "") for name in DEVICES
 )
 
 
@@ -168,25 +176,7 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     preset: EnumProperty(
         name="Preset",
-        items=(
-            (
-                "PREVIEW",
-                "Preview",
-                "Small networks (4×128), 32+32 samples, empty-space skipping, 3000 steps: a useful "
-                "preview in minutes on a laptop CPU",
-            ),
-            (
-                "BALANCED",
-                "Balanced",
-                "8×128 networks, 64+64 samples, empty-space skipping, 20000 steps: sharper, for a "
-                "GPU or a long CPU run",
-            ),
-            (
-                "PAPER",
-                "Paper",
-                "The paper's NeRF: 8×256 networks, 64+128 samples, 200000 steps (hours on a GPU)",
-            ),
-        ),
+        items=PRESET_ITEMS,
         default="PREVIEW",
     )
     train_steps: IntProperty(
@@ -205,7 +195,7 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     device: EnumProperty(
         name="Device",
-        items=(("AUTO", "Auto", ""), ("CPU", "CPU", ""), ("CUDA", "CUDA", ""), ("MPS", "MPS", "")),
+        items=DEVICE_ITEMS,
         default="AUTO",
     )
     train_extra_args: StringProperty(

@@ -73,7 +73,7 @@ def orbit_camera(scene, dataset: Path, frames: int):
     nobody rendered. Its lens is the rig's (the scene camera's)."""
     import bpy
 
-    from blender_nerf import scene_io
+    from blender_nerf.scene import scene_io
 
     train_split = read_split(dataset, "train")
     centre = np.asarray(train_split.aabb).mean(axis=0)

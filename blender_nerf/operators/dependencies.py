@@ -1,5 +1,5 @@
 """``bpy.ops.nerf.check_engine`` and ``bpy.ops.nerf.install_dependencies`` (the preferences'
-buttons). Install runs pip as a background job like training: headless it waits, from the
+buttons). Install runs pip as a background job watched like training: headless it waits, from the
 preferences a timer shows pip's last line and reports the outcome."""
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ import sys
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from .. import background, engine_python, training
-from ..engine_python import EnginePython, EngineSetupError
-from ..jobs import JobError, ProcessJob
-from ..preferences import ADDON_ID, VARIANT_ITEMS, get_preferences
+from ..jobs import engine_python, watcher
+from ..jobs.engine_python import EnginePython, EngineSetupError
+from ..jobs.process import JobError, ProcessJob
+from ..preferences import ADDON_ID, INSTALL_KEY, VARIANT_ITEMS, find_engine, get_preferences
 from .train import headless
-
-INSTALL_KEY = "install"
 
 
 class NERF_OT_check_engine(bpy.types.Operator):
@@ -28,7 +26,7 @@ class NERF_OT_check_engine(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> set[str]:
         prefs = get_preferences(context)
         try:
-            engine = training.find_engine(context)
+            engine = find_engine(context)
             info = engine_python.check(engine)
         except EngineSetupError as exc:
             if prefs is not None:
@@ -61,12 +59,12 @@ class NERF_OT_install_dependencies(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return background.get(INSTALL_KEY) is None
+        return watcher.get(INSTALL_KEY) is None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         if not self._start(context):
             return {"CANCELLED"}
-        level, message = background.run_blocking(INSTALL_KEY)
+        level, message = watcher.run_blocking(INSTALL_KEY)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
@@ -92,7 +90,7 @@ class NERF_OT_install_dependencies(bpy.types.Operator):
         except (EngineSetupError, JobError, OSError) as exc:
             self._fail(prefs, f"Install Dependencies failed: {exc}")
             return False
-        background.watch(INSTALL_KEY, job, _show_progress, _finisher(prefs, target, variant))
+        watcher.watch(INSTALL_KEY, job, _show_progress, _finisher(prefs, target, variant))
         if prefs is not None and prefs.python_path:
             self.report(
                 {"WARNING"},
@@ -133,7 +131,6 @@ def _finisher(prefs, target, variant: str):
                 message += f" Partly installed files stay in '{target}'."
         if prefs is not None:
             prefs.install_status = message
-        level = {"finished": "INFO", "cancelled": "WARNING"}.get(job.state, "ERROR")
-        return level, message
+        return watcher.LEVELS[job.state], message
 
     return finish

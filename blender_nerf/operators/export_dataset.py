@@ -1,7 +1,7 @@
 """``bpy.ops.nerf.export_dataset``: render the scene's cameras into a NeRF dataset.
 
 ``execute()`` does the whole export (scripts, headless Blender); ``invoke()`` runs the same
-:class:`~..export_job.ExportJob` from a timer, one view per tick, with a progress bar and Esc to
+:class:`~..export.job.ExportJob` from a timer, one view per tick, with a progress bar and Esc to
 cancel.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import bpy
 
-from ..export_job import ExportJob
-from ..scene_io import SceneError
+from ..export.job import ExportJob
+from ..scene.scene_io import SceneError
 
 # Errors an export can meet and report; anything else is a bug and propagates.
 EXPORT_ERRORS = (SceneError, OSError, RuntimeError)

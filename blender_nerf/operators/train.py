@@ -2,7 +2,7 @@
 
 Headless (scripts, ``blender -b``, bpy as a module) ``execute()`` trains to the end and reports
 how it went. From the panel ``invoke()`` starts the trainer and returns at once; a timer
-(``background.tick``) keeps the panel up to date and reports the outcome.
+(``jobs.watcher.tick``) keeps the panel up to date and reports the outcome.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from .. import background, training
-from ..engine_python import EngineSetupError
-from ..jobs import JobError
-from ..scene_io import SceneError
-from ..train_job import TrainJob
+from ..jobs import watcher
+from ..jobs.engine_python import EngineSetupError
+from ..jobs.process import JobError
+from ..scene.scene_io import SceneError
+from ..train import start as train
+from ..train.job import TrainJob
 
 # Errors that stop a training from starting, with a message for the user.
 START_ERRORS = (SceneError, EngineSetupError, JobError, OSError)
@@ -51,12 +52,12 @@ class NERF_OT_train(bpy.types.Operator):
         scene = context.scene
         if scene is None or not hasattr(scene, "nerf") or scene.nerf.job_running:
             return False
-        return training.running_job(scene) is None
+        return train.running_job(scene) is None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         if self._start(context) is None:
             return {"CANCELLED"}
-        level, message = training.run_blocking(context.scene)
+        level, message = watcher.run_scene_blocking(context.scene, train.KIND)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
@@ -71,7 +72,7 @@ class NERF_OT_train(bpy.types.Operator):
 
     def _start(self, context: bpy.types.Context) -> TrainJob | None:
         try:
-            return training.start(context, resume=self.resume)
+            return train.start(context, resume=self.resume)
         except START_ERRORS as exc:
             context.scene.nerf.job_status = str(exc)
             self.report({"ERROR"}, str(exc))
@@ -89,16 +90,15 @@ class NERF_OT_cancel_job(bpy.types.Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         scene = context.scene
-        return scene is not None and background.scene_job(scene) is not None
+        return scene is not None and watcher.scene_job(scene) is not None
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         scene = context.scene
-        key, job = background.scene_job(scene)
+        key, job = watcher.scene_job(scene)
         job.request_stop()
-        status = training.status_line if isinstance(job, TrainJob) else type(job).status
-        scene.nerf.job_status = status(job)
+        scene.nerf.job_status = job.status()
         if headless(context):  # nobody else polls: wait for the checkpoint here
-            level, message = background.run_blocking(key)
+            level, message = watcher.run_blocking(key)
             self.report({level}, message)
         return {"FINISHED"}
 

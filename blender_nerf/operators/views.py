@@ -14,11 +14,13 @@ import bpy
 from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from .. import camera_import, comparison, render_views, scene_jobs, view_import, view_plan
-from ..engine_python import EngineSetupError
-from ..export_plan import folder_setting
-from ..jobs import JobError
-from ..scene_io import SceneError
+from ..compare import start as compare
+from ..jobs import watcher
+from ..jobs.engine_python import EngineSetupError
+from ..jobs.process import JobError
+from ..scene.paths import folder_setting
+from ..scene.scene_io import SceneError
+from ..views import import_cameras, import_view, plan, render_views
 from .train import headless
 
 # Errors that stop a job from starting, with a message for the user.
@@ -33,7 +35,7 @@ def _idle(context: bpy.types.Context) -> bool:
 class _EngineJobOperator:
     """Start a background engine job; wait for it headless."""
 
-    module = None  # render_views or comparison: start(context) and KIND
+    module = None  # views.render_views or compare.start: start(context) and KIND
     started = ""
 
     @classmethod
@@ -43,7 +45,7 @@ class _EngineJobOperator:
     def execute(self, context: bpy.types.Context) -> set[str]:
         if self._start(context) is None:
             return {"CANCELLED"}
-        level, message = scene_jobs.run_blocking(context.scene, self.module.KIND)
+        level, message = watcher.run_scene_blocking(context.scene, self.module.KIND)
         self.report({level}, message)
         return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
 
@@ -84,7 +86,7 @@ class NERF_OT_compare(_EngineJobOperator, bpy.types.Operator):
     bl_idname = "nerf.compare"
     bl_label = "Compare"
     bl_options = frozenset({"REGISTER"})
-    module = comparison
+    module = compare
     started = "Comparing in the background."
 
 
@@ -113,14 +115,14 @@ class NERF_OT_import_view(bpy.types.Operator):
         nerf = scene.nerf
         try:
             folder = folder_setting(nerf.render_dir, "Render Folder")
-            views, aabb = view_plan.read_views(folder)
+            views, aabb = plan.read_views(folder)
             target = nerf.import_target
-            imports = view_import.plan_imports(scene, folder, views, target, self.camera)
+            imports = import_view.plan_imports(scene, folder, views, target, self.camera)
             if target == "PLANE":  # checked for every camera before any is imported
                 for item in imports:
                     camera = bpy.data.objects[item.camera]
-                    view_import.plane_distance(camera, nerf.import_distance, aabb)
-            done = [view_import.apply_import(scene, it, target, nerf, aabb) for it in imports]
+                    import_view.plane_distance(camera, nerf.import_distance, aabb)
+            done = [import_view.apply_import(scene, it, target, nerf, aabb) for it in imports]
         except (SceneError, RuntimeError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -159,7 +161,7 @@ class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, f"'{path}' does not exist: choose a transforms .json file.")
             return {"CANCELLED"}
         try:
-            collection, note = camera_import.import_cameras(context, path)
+            collection, note = import_cameras.import_cameras(context, path)
         except SceneError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -31,9 +31,10 @@ def main(zip_path: str, work: Path) -> dict:
     )
     module = sys.modules["bl_ext.user_default.blender_nerf"]
     results["module_file"] = module.__file__
-    from bl_ext.user_default.blender_nerf import engine_python, training
+    from bl_ext.user_default.blender_nerf import preferences
+    from bl_ext.user_default.blender_nerf.jobs import engine_python
 
-    engine = training.find_engine(bpy.context)
+    engine = preferences.find_engine(bpy.context)
     probe = [engine.executable, "-c", "import nerf_engine; print(nerf_engine.__file__)"]
     found = subprocess.run(probe, env=engine.env(), capture_output=True, text=True, cwd=work)
     results["engine_file"] = found.stdout.strip()

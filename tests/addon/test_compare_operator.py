@@ -23,8 +23,10 @@ from addon_helpers import (  # noqa: E402
     use_trained_run,
 )
 
-from blender_nerf import jobs, panels_views, scene_io  # noqa: E402
+from blender_nerf.jobs import process  # noqa: E402
 from blender_nerf.nerf_engine.data.images import write_png  # noqa: E402
+from blender_nerf.scene import scene_io  # noqa: E402
+from blender_nerf.ui import panels_views  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _no_hang():
     with time_limit(180):
         yield
-    assert jobs.live_jobs() == []
+    assert process.live_jobs() == []
 
 
 def _engine(module, *args):

@@ -15,8 +15,9 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import RecordingLayout, time_limit  # noqa: E402
 
-from blender_nerf import engine_python, jobs, preferences  # noqa: E402
-from blender_nerf.engine_python import ENGINE_PACKAGES, EngineSetupError  # noqa: E402
+from blender_nerf import preferences  # noqa: E402
+from blender_nerf.jobs import engine_python, process  # noqa: E402
+from blender_nerf.jobs.engine_python import ENGINE_PACKAGES, EngineSetupError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PIP_ENV = ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_NO_INDEX", "PIP_TARGET")
@@ -88,7 +89,7 @@ def test_a_failed_install_is_reported_and_leaves_nothing_behind(prefs, user_fold
     assert prefs.install_status == message
     assert user_folder.is_dir() and list(user_folder.iterdir()) == []
     assert _addon_files() == before, "something was written into the add-on's folder"
-    assert jobs.live_jobs() == []
+    assert process.live_jobs() == []
     layout = RecordingLayout()
     preferences.draw_preferences(layout, prefs)
     assert ("label", message) in layout.calls
@@ -98,7 +99,8 @@ def test_a_failed_install_is_reported_and_leaves_nothing_behind(prefs, user_fold
     )
 
 
-MODULES = {"pypng": "png", "openexr": "OpenEXR"}  # distribution -> import name, where they differ
+# distribution -> import name, where they differ
+MODULES = {"pypng": "png", "openexr": "OpenEXR", "scikit-image": "skimage"}
 FAKE_TORCH = """
 __version__ = "99.0+fake"
 class version:
@@ -113,7 +115,8 @@ class backends:
 
 def _fake_wheel(folder: Path, name: str) -> None:
     """A pure-Python wheel of the distribution ``name``: a stand-in module, nothing inside."""
-    dist = f"{name}-99.0.dist-info"
+    stem = name.replace("-", "_")  # wheel file and .dist-info names spell "-" as "_"
+    dist = f"{stem}-99.0.dist-info"
     module = MODULES.get(name, name)
     files = {
         f"{module}/__init__.py": FAKE_TORCH if name == "torch" else "__version__ = '99.0'\n",
@@ -122,7 +125,7 @@ def _fake_wheel(folder: Path, name: str) -> None:
         "Tag: py3-none-any\n",
     }
     files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{dist}/RECORD,,\n"
-    with zipfile.ZipFile(folder / f"{name}-99.0-py3-none-any.whl", "w") as wheel:
+    with zipfile.ZipFile(folder / f"{stem}-99.0-py3-none-any.whl", "w") as wheel:
         for path, text in files.items():
             wheel.writestr(path, text)
 

@@ -85,7 +85,7 @@ def test_rig_export_of_the_default_cube(scene, tmp_path):
 
 
 def test_rig_lens_radius_elevation_and_seed(scene, tmp_path):
-    from blender_nerf.export_plan import build_plan
+    from blender_nerf.export.plan import build_plan
 
     nerf = scene.nerf
     nerf.dataset_dir = str(tmp_path)
@@ -239,7 +239,7 @@ def test_eevee_renders_too(scene, tmp_path):
 
 
 def test_a_camera_that_clips_the_subject_is_warned_about(scene, tmp_path):
-    from blender_nerf.export_plan import build_plan
+    from blender_nerf.export.plan import build_plan
 
     scene.nerf.dataset_dir, scene.nerf.camera_source = str(tmp_path), "SELECTED"
     bpy.data.objects["Camera"].select_set(True)

@@ -20,9 +20,9 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import RenderLog, export, read_all, scene_fingerprint  # noqa: E402
 
-from blender_nerf import render_setup  # noqa: E402
-from blender_nerf.export_job import MANIFEST, STAGING  # noqa: E402
+from blender_nerf.export.job import MANIFEST, STAGING  # noqa: E402
 from blender_nerf.nerf_engine.data.images import image_size  # noqa: E402
+from blender_nerf.scene import blender_render  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = 6
@@ -69,7 +69,7 @@ class FailingRenderer:
 
     def __init__(self, fail_at, truncate=False):
         self.fail_at, self.truncate, self.calls = fail_at, truncate, 0
-        self.real = render_setup.render_still
+        self.real = blender_render.render_still
 
     def __call__(self, scene):
         self.calls += 1
@@ -98,7 +98,7 @@ def _failed_export(scene, out, match, **settings):
 def test_a_render_that_fails_midway_then_resume(scene, tmp_path, monkeypatch):
     out = tmp_path / "data"
     renderer = FailingRenderer(fail_at=3)
-    monkeypatch.setattr(render_setup, "render_still", renderer)
+    monkeypatch.setattr(blender_render, "render_still", renderer)
     _failed_export(
         scene, out,
         r"Export failed at view 3 of 6: Error: Render error \(Out of memory\)",
@@ -121,7 +121,7 @@ def test_an_image_cut_short_by_a_full_disk_never_replaces_a_good_one(scene, tmp_
     out = tmp_path / "data"
     assert export(scene, out, rig_views=VIEWS) == {"FINISHED"}
     good = _files(out)
-    monkeypatch.setattr(render_setup, "render_still", FailingRenderer(1, truncate=True))
+    monkeypatch.setattr(blender_render, "render_still", FailingRenderer(1, truncate=True))
     _failed_export(
         scene, out,
         r"Export failed at view 1 of 6: Blender wrote an incomplete image for view \./\w+/r_0 "
@@ -139,7 +139,7 @@ def test_a_failure_after_replacing_images_removes_the_transforms_files(
     midway, no transforms file may describe the mix of old and new images."""
     out = tmp_path / "data"
     assert export(scene, out, rig_views=VIEWS) == {"FINISHED"}
-    monkeypatch.setattr(render_setup, "render_still", FailingRenderer(fail_at=4))
+    monkeypatch.setattr(blender_render, "render_still", FailingRenderer(fail_at=4))
     message = _failed_export(
         scene, out, "Export failed at view 4 of 6: ", rig_views=VIEWS, rig_seed=7
     )
@@ -162,7 +162,7 @@ def test_rerendering_the_same_views_keeps_the_transforms_files(scene, tmp_path, 
     out = tmp_path / "data"
     assert export(scene, out, rig_views=VIEWS) == {"FINISHED"}
     before = {name: (out / name).read_bytes() for name in _transforms(out)}
-    monkeypatch.setattr(render_setup, "render_still", FailingRenderer(fail_at=4))
+    monkeypatch.setattr(blender_render, "render_still", FailingRenderer(fail_at=4))
     message = _failed_export(scene, out, "Export failed at view 4 of 6", overwrite=True)
     assert "incomplete" not in message
     assert {name: (out / name).read_bytes() for name in _transforms(out)} == before

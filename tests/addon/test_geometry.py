@@ -1,4 +1,5 @@
-"""Camera and dataset math of the exporter (blender_nerf.geometry), against hand-computed values.
+"""Camera and dataset math of the exporter (blender_nerf.scene.geometry), against hand-computed
+values.
 
 The module itself never imports bpy, but importing it goes through the add-on package, which does.
 """
@@ -12,8 +13,8 @@ import pytest
 
 pytest.importorskip("bpy")
 
-from blender_nerf import geometry
 from blender_nerf.nerf_engine.data.cameras import Intrinsics, look_at, project_points
+from blender_nerf.scene import geometry
 
 
 def _intr(**overrides):

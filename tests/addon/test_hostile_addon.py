@@ -29,10 +29,11 @@ from addon_helpers import (  # noqa: E402
 )
 
 import blender_nerf  # noqa: E402
-from blender_nerf import camera_import, jobs  # noqa: E402
+from blender_nerf.jobs import process  # noqa: E402
 from blender_nerf.nerf_engine.data.cameras import look_at  # noqa: E402
 from blender_nerf.nerf_engine.data.dataset import MAX_JSON_BYTES  # noqa: E402
 from blender_nerf.nerf_engine.data.images import image_size  # noqa: E402
+from blender_nerf.views import import_cameras  # noqa: E402
 
 UNICODE_DIR = "my NeRF ü 日本 ñ"  # spaces and non-ASCII letters in every folder the flow uses
 
@@ -52,7 +53,7 @@ def _refused(scene, operator, match, **kwargs):
         operator(**kwargs)
     assert str(info.value).startswith("Error: ")
     assert _state(scene) == before
-    assert not scene.nerf.job_running and jobs.live_jobs() == [] and engine_children() == []
+    assert not scene.nerf.job_running and process.live_jobs() == [] and engine_children() == []
     assert operator.poll()
     return str(info.value)
 
@@ -409,7 +410,7 @@ def _write(path, frames, **top):
     ],
 )  # fmt: skip
 def test_hostile_transforms_files(scene, tmp_path, monkeypatch, frames, top, match):
-    monkeypatch.setattr(camera_import, "MAX_CAMERAS", 5)  # the real limit, 10 000, takes seconds
+    monkeypatch.setattr(import_cameras, "MAX_CAMERAS", 5)  # the real limit, 10 000, takes seconds
     path = tmp_path / "transforms.json"
     _write(path, frames, **top)
     _refused(scene, bpy.ops.nerf.import_cameras, match, filepath=str(path))
@@ -434,8 +435,7 @@ def test_a_trainer_warning_reaches_the_status_and_the_report(tmp_path):
     while training and in the final report. The child here prints the engine's event lines."""
     import sys
 
-    from blender_nerf import training
-    from blender_nerf.train_job import TrainJob, TrainRequest
+    from blender_nerf.train.job import TrainJob, TrainRequest
 
     rolled_back = "NaN/inf loss between steps 10 and 20: rolled back to step 10 and halved the lr."
     lines = [
@@ -454,4 +454,4 @@ def test_a_trainer_warning_reaches_the_status_and_the_report(tmp_path):
         f"Trained to step 40 in '{tmp_path / 'run'}', test PSNR 14.50 dB. 1 warning: {rolled_back}"
     )
     job.state = "running"  # the panel's line while it still ran
-    assert training.status_line(job) == f"Training: step 40 of 40 ({rolled_back})"
+    assert job.status() == f"Training: step 40 of 40 ({rolled_back})"

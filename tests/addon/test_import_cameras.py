@@ -14,10 +14,10 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import blender_pixels, scene_fingerprint  # noqa: E402
 
-from blender_nerf import scene_io  # noqa: E402
 from blender_nerf.nerf_engine.data.cameras import Intrinsics, look_at, project_points  # noqa: E402
 from blender_nerf.nerf_engine.data.dataset import Frame, write_transforms  # noqa: E402
-from blender_nerf.view_plan import camera_size  # noqa: E402
+from blender_nerf.scene import scene_io  # noqa: E402
+from blender_nerf.scene.shots import camera_size  # noqa: E402
 
 POINTS = np.array([[0.3, -0.2, 0.1], [-0.5, 0.4, 0.6], [0.0, 0.0, -0.4], [0.7, 0.7, 0.0]])
 

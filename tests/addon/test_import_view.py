@@ -15,9 +15,9 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import blender_pixels, time_limit, use_trained_run  # noqa: E402
 
-from blender_nerf import geometry, scene_io  # noqa: E402
 from blender_nerf.nerf_engine.data.images import composite  # noqa: E402
-from blender_nerf.view_import import TAG  # noqa: E402
+from blender_nerf.scene import geometry, scene_io  # noqa: E402
+from blender_nerf.views.import_view import TAG  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

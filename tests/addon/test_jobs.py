@@ -1,5 +1,5 @@
-"""``jobs.ProcessJob`` with small Python children: events vs. plain output, non-blocking poll,
-commands in sequence, graceful stop, a hard kill after the grace period, start failures."""
+"""``jobs.process.ProcessJob`` with small Python children: events vs. plain output, non-blocking
+poll, commands in sequence, graceful stop, a hard kill after the grace period, start failures."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import pid_alive, time_limit  # noqa: E402
 
-from blender_nerf import jobs  # noqa: E402
-from blender_nerf.jobs import JobError, ProcessJob  # noqa: E402
+from blender_nerf.jobs import process  # noqa: E402
+from blender_nerf.jobs.process import JobError, ProcessJob  # noqa: E402
 
 
 def py(code: str) -> list[str]:
@@ -25,7 +25,7 @@ def py(code: str) -> list[str]:
 def _no_hang():
     with time_limit(60):
         yield
-    assert jobs.live_jobs() == []
+    assert process.live_jobs() == []
 
 
 def test_events_and_output_are_told_apart():
@@ -89,13 +89,13 @@ def test_a_missing_program_is_a_start_error(tmp_path):
     job = ProcessJob([[str(tmp_path / "no-such-python"), "-V"]], label="Training")
     with pytest.raises(JobError, match=r"Training: could not run .*no-such-python"):
         job.start()
-    assert job.state == "new" and jobs.live_jobs() == []
+    assert job.state == "new" and process.live_jobs() == []
     with pytest.raises(ValueError):
         ProcessJob([])
 
 
 def test_stop_all_reaches_every_running_child():
     children = [ProcessJob([py("import time; time.sleep(60)")]).start() for _ in range(2)]
-    assert set(jobs.live_jobs()) == set(children)
-    assert set(jobs.stop_all(timeout=5)) == set(children)
+    assert set(process.live_jobs()) == set(children)
+    assert set(process.stop_all(timeout=5)) == set(children)
     assert all(job.done and not pid_alive(job.pid) for job in children)

@@ -23,7 +23,8 @@ from addon_helpers import (  # noqa: E402
 )
 
 import blender_nerf  # noqa: E402
-from blender_nerf import background, jobs, training  # noqa: E402
+from blender_nerf.jobs import process, watcher  # noqa: E402
+from blender_nerf.train import start as train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,13 +35,13 @@ SESSION = textwrap.dedent(
     sys.path[:0] = [sys.argv[1], sys.argv[2]]
     import bpy, blender_nerf
     from addon_helpers import tiny_training
-    from blender_nerf import training
+    from blender_nerf.train import start as train
     bpy.ops.wm.read_factory_settings(use_empty=False)
     blender_nerf.register()
     scene = bpy.context.scene
     scene.nerf.dataset_dir = sys.argv[4]
     tiny_training(scene, sys.argv[5], steps=100000)
-    job = training.start(bpy.context)
+    job = train.start(bpy.context)
     while job.step == 0 and not job.done:
         job.poll()
         time.sleep(0.02)
@@ -63,16 +64,16 @@ def test_unregister_stops_the_trainer_with_a_checkpoint(scene, tmp_path):
     tiny_dataset(scene, tmp_path / "data")
     tiny_training(scene, tmp_path / "run", steps=100000)
     with time_limit(90):
-        job = training.start(bpy.context)
+        job = train.start(bpy.context)
         while job.step == 0 and not job.done:
-            training.update_scene(scene, job, job.poll())
+            train.update_scene(scene, job, job.poll())
             time.sleep(0.02)
         pid = job.pid
         assert pid_alive(pid)
         blender_nerf.unregister()  # the add-on is disabled while training
     try:
         assert not pid_alive(pid), "the trainer outlived the add-on"
-        assert jobs.live_jobs() == [] and not bpy.app.timers.is_registered(background.tick)
+        assert process.live_jobs() == [] and not bpy.app.timers.is_registered(watcher.tick)
         assert job.state == "cancelled" and not job.killed
         assert read_events(tmp_path / "run")[-1]["stopped"] == "signal"
         assert (tmp_path / "run" / "checkpoints" / f"step_{job.step:07d}.pt").is_file()

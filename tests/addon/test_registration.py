@@ -13,14 +13,9 @@ bpy = pytest.importorskip("bpy")
 from addon_helpers import RecordingLayout  # noqa: E402
 
 import blender_nerf  # noqa: E402
-from blender_nerf import (  # noqa: E402
-    background,
-    operators,
-    panels,
-    panels_views,
-    preferences,
-    properties,
-)
+from blender_nerf import operators, preferences, properties  # noqa: E402
+from blender_nerf.jobs import watcher  # noqa: E402
+from blender_nerf.ui import panels, panels_views  # noqa: E402
 
 ALL_CLASSES = (
     *properties.CLASSES,
@@ -37,7 +32,7 @@ def _registered() -> dict[str, bool]:
         "Camera.nerf": hasattr(bpy.types.Camera, "nerf"),
         "operator": "export_dataset" in dir(bpy.ops.nerf),
         "load_post": properties.reset_job_state in bpy.app.handlers.load_post,
-        "load_pre": background.stop_on_load in bpy.app.handlers.load_pre,
+        "load_pre": watcher.stop_on_load in bpy.app.handlers.load_pre,
         "train operator": "train" in dir(bpy.ops.nerf),
         "view operators": {"render_views", "import_view", "compare", "import_cameras"}
         <= set(dir(bpy.ops.nerf)),

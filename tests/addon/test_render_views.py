@@ -23,18 +23,13 @@ from addon_helpers import (  # noqa: E402
     use_trained_run,
 )
 
-from blender_nerf import (  # noqa: E402
-    background,
-    jobs,
-    panels,
-    panels_views,
-    render_views,
-    scene_io,
-    view_jobs,
-    view_plan,
-)
+from blender_nerf.jobs import process, watcher  # noqa: E402
+from blender_nerf.jobs.engine_job import EngineJob  # noqa: E402
 from blender_nerf.nerf_engine.data.dataset import read_transforms  # noqa: E402
-from blender_nerf.view_plan import VIEWS_FILE  # noqa: E402
+from blender_nerf.scene import scene_io  # noqa: E402
+from blender_nerf.ui import panels, panels_views  # noqa: E402
+from blender_nerf.views import plan, render_views  # noqa: E402
+from blender_nerf.views.plan import VIEWS_FILE  # noqa: E402
 
 LIMIT_S = 120
 
@@ -43,7 +38,7 @@ LIMIT_S = 120
 def _no_hang():
     with time_limit(LIMIT_S):
         yield
-    assert jobs.live_jobs() == [], "an engine process outlived its test"
+    assert process.live_jobs() == [], "an engine process outlived its test"
 
 
 def _cameras(render_dir):
@@ -150,7 +145,7 @@ def test_animation_renders_every_frame_and_keeps_the_current_one(scene, trained_
 def _tick_until(condition, seconds=LIMIT_S / 2):
     with time_limit(seconds):
         while not condition():
-            background.tick()
+            watcher.tick()
             time.sleep(0.02)
 
 
@@ -210,28 +205,33 @@ def test_render_and_compare_panels_draw_every_branch(scene):
         assert layout.calls and cls.bl_parent_id == "NERF_PT_main" and cls.is_registered
 
 
-def test_views_job_counts_views_over_all_its_commands(tmp_path):
-    script = "import sys, time\nfor i in (1, 2):\n    print(f'[{i}/2] v{i}', file=sys.stderr)\n"
+def test_progress_events_count_views_over_all_commands_and_reach_the_panel(scene, tmp_path):
+    """An engine job's progress comes from the engine's ``progress`` events (``done`` of
+    ``total``), summed over its commands, and the watcher copies it into ``scene.nerf``."""
+    script = "import json, time\nfor i in (1, 2):\n"
+    script += "    print(json.dumps({'event': 'progress', 'step': 300, 'done': i, 'total': 2}))\n"
     script += "    time.sleep(0.2)\n"
-    job = view_jobs.ViewsJob([[sys.executable, "-c", script]] * 2, 2, label="Test").start()
+    job = EngineJob([[sys.executable, "-c", script]] * 2, total=2, label="Test").start()
+    watcher.watch_scene(scene, "render", job)
     seen = []
     with time_limit(60):
         while not job.done:
-            job.poll()
-            seen.append((job.progress, job.status()))
+            watcher.tick()
+            seen.append((scene.nerf.job_progress, scene.nerf.job_status))
             time.sleep(0.02)
     progress = [p for p, _ in seen]
     assert progress == sorted(progress) and {0.25, 0.5, 0.75} <= set(progress)
-    assert progress[-1] == 1.0 and job.state == "finished"
+    assert progress[-1] == 1.0 and job.state == "finished" and job.step == 300
     assert any(s == "Test: view 1 of 2 (step 2 of 2)" for _, s in seen)
+    assert not scene.nerf.job_running and scene.nerf.job_status == "Test finished."
 
 
 def test_a_camera_outside_the_trained_range_is_warned_about(scene, trained_run, tmp_path):
-    far_away = view_plan.plan_shots(bpy.context, "ACTIVE")  # the default camera: 11 m away
-    run = view_plan.check_run(str(trained_run.run))
-    (note,) = view_plan.range_notes(far_away, run)
+    far_away = plan.plan_view_shots(bpy.context)  # the default camera: 11 m away
+    run = plan.check_run(str(trained_run.run))
+    (note,) = plan.range_notes(far_away, run)
     assert note.startswith("Camera 'Camera' sees the scene box") and "cut off" in note
     train = read_transforms(trained_run.dataset / "transforms_train.json")
     scene_io.set_camera_pose(scene.camera, train.frames[0].camera_to_world)  # a training view
     bpy.context.view_layer.update()
-    assert view_plan.range_notes(view_plan.plan_shots(bpy.context, "ACTIVE"), run) == []
+    assert plan.range_notes(plan.plan_view_shots(bpy.context), run) == []

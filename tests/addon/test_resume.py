@@ -8,7 +8,7 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import RenderLog, export, scene_fingerprint  # noqa: E402
 
-from blender_nerf.export_job import ExportJob  # noqa: E402
+from blender_nerf.export.job import ExportJob  # noqa: E402
 from blender_nerf.operators.export_dataset import modal_step  # noqa: E402
 
 

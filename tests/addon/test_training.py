@@ -21,9 +21,12 @@ from addon_helpers import (  # noqa: E402
     tiny_training,
 )
 
-from blender_nerf import background, jobs, panels, scene_io, training  # noqa: E402
+from blender_nerf.jobs import process, watcher  # noqa: E402
 from blender_nerf.nerf_engine.checkpoint import read_checkpoint  # noqa: E402
-from blender_nerf.train_job import UNTIL_BUDGET_STEPS, TrainRequest, parse_extra_args  # noqa: E402
+from blender_nerf.scene import scene_io  # noqa: E402
+from blender_nerf.train import start as train  # noqa: E402
+from blender_nerf.train.job import UNTIL_BUDGET_STEPS, TrainRequest, parse_extra_args  # noqa: E402
+from blender_nerf.ui import panels  # noqa: E402
 
 LIMIT_S = 120
 
@@ -32,7 +35,7 @@ LIMIT_S = 120
 def _no_hang():
     with time_limit(LIMIT_S):
         yield
-    assert jobs.live_jobs() == [], "a trainer outlived its test"
+    assert process.live_jobs() == [], "a trainer outlived its test"
 
 
 def _draw(draw=panels.draw_training):
@@ -45,7 +48,7 @@ def _tick_until(job, condition, seconds=LIMIT_S / 2):
     """What Blender's timer does (at a shorter interval), until ``condition()`` holds."""
     with time_limit(seconds):
         while not condition():
-            assert background.tick() is not None or job.done
+            assert watcher.tick() is not None or job.done
             time.sleep(0.02)
     return job
 
@@ -90,14 +93,14 @@ def test_the_panel_path_polls_from_the_timer_and_trains_one_job_at_a_time(scene,
     assert bpy.ops.nerf.train.poll()
     assert ("operator", "nerf.train") in _draw()
 
-    job = training.start(bpy.context)
-    assert scene.nerf.job_running and training.running_job(scene) is job
+    job = train.start(bpy.context)
+    assert scene.nerf.job_running and train.running_job(scene) is job
     assert not bpy.ops.nerf.train.poll() and not bpy.ops.nerf.export_dataset.poll()
     with pytest.raises(RuntimeError, match="poll"):  # pressing Train again
         bpy.ops.nerf.train()
     with pytest.raises(scene_io.SceneError, match="already running"):
-        training.start(bpy.context)
-    assert engine_children() == [job.pid] and jobs.live_jobs() == [job]
+        train.start(bpy.context)
+    assert engine_children() == [job.pid] and process.live_jobs() == [job]
 
     _tick_until(job, lambda: scene.nerf.train_step > 0)
     calls = _draw()
@@ -107,7 +110,7 @@ def test_the_panel_path_polls_from_the_timer_and_trains_one_job_at_a_time(scene,
     assert scene.nerf.job_status.startswith("Training: step ")
 
     _tick_until(job, lambda: not scene.nerf.job_running)
-    assert job.state == "finished" and background.tick() is None  # the timer stops itself
+    assert job.state == "finished" and watcher.tick() is None  # the timer stops itself
     assert scene.nerf.job_progress == 1.0 and scene.nerf.train_step == 30
     assert scene.nerf.preview_image is not None
     assert engine_children() == []
@@ -118,7 +121,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_from_it(scene, tmp_path)
     tiny_dataset(scene, tmp_path / "data")
     run = tmp_path / "run"
     tiny_training(scene, run, steps=100000)
-    job = training.start(bpy.context)
+    job = train.start(bpy.context)
     _tick_until(job, lambda: job.checkpoint is not None)
 
     job.cancel()  # graceful: the trainer finishes its step, checkpoints and exits
@@ -128,7 +131,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_continues_from_it(scene, tmp_path)
     saved = run / "checkpoints" / f"step_{stopped_at:07d}.pt"
     assert job.checkpoint == str(saved) and saved.is_file()
     assert read_checkpoint(saved)["step"] == stopped_at
-    background.tick()  # the timer notices and finishes the job
+    watcher.tick()  # the timer notices and finishes the job
     nerf = scene.nerf
     assert not nerf.job_running
     assert f"stopped at step {stopped_at} of 100000" in nerf.job_status
@@ -149,7 +152,7 @@ def test_cancel_operator_waits_for_the_checkpoint_headless(scene, tmp_path):
     tiny_dataset(scene, tmp_path / "data")
     tiny_training(scene, tmp_path / "run", steps=100000)
     assert not bpy.ops.nerf.cancel_job.poll()
-    job = training.start(bpy.context)
+    job = train.start(bpy.context)
     _tick_until(job, lambda: job.step > 0)
     assert bpy.ops.nerf.cancel_job.poll()
     assert bpy.ops.nerf.cancel_job() == {"FINISHED"}
@@ -173,12 +176,12 @@ def test_a_time_budget_without_steps_trains_for_the_whole_budget(scene, tmp_path
     tiny_dataset(scene, tmp_path / "data")
     tiny_training(scene, tmp_path / "run", steps=0)  # the preset's 3000 steps would end it later
     scene.nerf.train_seconds = 2.0
-    job = training.start(bpy.context)
+    job = train.start(bpy.context)
     _tick_until(job, lambda: job.step > 0)
     assert scene.nerf.train_total_steps == 0  # no step count to show
-    assert ", " in training.status_line(job) and "of 2s" in training.status_line(job)
+    assert ", " in job.status() and "of 2s" in job.status()
     with time_limit(120):
-        while background.tick() is not None:
+        while watcher.tick() is not None:
             time.sleep(0.05)
     done = read_events(tmp_path / "run")[-1]
     assert done["stopped"] == "time_budget" and job.total_steps == UNTIL_BUDGET_STEPS
@@ -189,14 +192,14 @@ def test_loading_a_file_stops_the_training_of_the_old_one(scene, tmp_path):
     tiny_dataset(scene, tmp_path / "data")
     run = tmp_path / "run"
     tiny_training(scene, run, steps=100000)
-    job = training.start(bpy.context)
+    job = train.start(bpy.context)
     _tick_until(job, lambda: job.step > 0)
     path = tmp_path / "saved while training.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(path))
     bpy.ops.wm.open_mainfile(filepath=str(path))
     assert job.stop_requested and not bpy.context.scene.nerf.job_running
     with time_limit(60):
-        while background.tick() is not None:  # the timer reaps the detached trainer
+        while watcher.tick() is not None:  # the timer reaps the detached trainer
             time.sleep(0.02)
     assert job.state == "cancelled" and job.stopped == "signal" and engine_children() == []
     assert (run / "checkpoints" / f"step_{job.step:07d}.pt").is_file()

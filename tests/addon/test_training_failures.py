@@ -14,8 +14,9 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import engine_children, time_limit, tiny_dataset, tiny_training  # noqa: E402
 
-from blender_nerf import engine_python, jobs, training  # noqa: E402
-from blender_nerf.train_job import TrainJob, TrainRequest  # noqa: E402
+from blender_nerf.jobs import engine_python, process, watcher  # noqa: E402
+from blender_nerf.train import start as train  # noqa: E402
+from blender_nerf.train.job import TrainJob, TrainRequest  # noqa: E402
 
 LIMIT_S = 90
 
@@ -24,7 +25,7 @@ LIMIT_S = 90
 def _no_hang():
     with time_limit(LIMIT_S):
         yield
-    assert jobs.live_jobs() == [] and engine_children() == []
+    assert process.live_jobs() == [] and engine_children() == []
 
 
 def _fails(scene, match, **operator_args):
@@ -35,7 +36,7 @@ def _fails(scene, match, **operator_args):
     nerf = scene.nerf
     assert not nerf.job_running
     assert nerf.job_status and nerf.job_status in str(info.value)
-    assert training.running_job(scene) is None and bpy.ops.nerf.train.poll()
+    assert train.running_job(scene) is None and bpy.ops.nerf.train.poll()
     return nerf.job_status
 
 
@@ -123,12 +124,12 @@ def test_the_trainer_itself_fails_without_torch(tmp_path, python_without_torch):
 def test_a_trainer_killed_by_a_signal(scene, tmp_path):
     tiny_dataset(scene, tmp_path / "data")
     tiny_training(scene, tmp_path / "run", steps=100000)
-    job = training.start(bpy.context)
+    job = train.start(bpy.context)
     while job.step == 0 and not job.done:
-        training.update_scene(scene, job, job.poll())
+        train.update_scene(scene, job, job.poll())
         time.sleep(0.02)
     os.kill(job.pid, 9)  # the out-of-memory killer, say
-    level, message = training.run_blocking(scene)
+    level, message = watcher.run_scene_blocking(scene, train.KIND)
     assert (level, job.state) == ("ERROR", "failed")
     assert message == "Training failed: killed by signal SIGKILL"
     assert scene.nerf.job_status == message and not scene.nerf.job_running

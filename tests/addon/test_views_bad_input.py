@@ -10,7 +10,7 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import engine_children, scene_fingerprint, use_trained_run  # noqa: E402
 
-from blender_nerf import jobs  # noqa: E402
+from blender_nerf.jobs import process  # noqa: E402
 
 OPERATORS = ("render_views", "compare")
 
@@ -21,7 +21,7 @@ def _refused(scene, operator: str, match: str) -> None:
         getattr(bpy.ops.nerf, operator)()
     assert str(info.value).startswith("Error: ")
     assert (scene_fingerprint(scene), _datablocks()) == before
-    assert not scene.nerf.job_running and jobs.live_jobs() == [] and engine_children() == []
+    assert not scene.nerf.job_running and process.live_jobs() == [] and engine_children() == []
 
 
 def _datablocks():

@@ -1,4 +1,5 @@
-"""Scene settings for an export, and putting them back afterwards.
+"""Blender's renderer for dataset images (Export Dataset) and ground truth (Compare): the render
+settings, the depth and mask passes, and putting the scene back afterwards.
 
 :class:`SceneState` records every value it changes and every datablock it creates, so that
 :meth:`SceneState.restore` returns the scene to how the artist left it, after success, error or

@@ -1,10 +1,16 @@
-"""Jobs that outlive the operator that started them: a registry polled by a ``bpy.app.timers``
-function on Blender's main thread.
+"""The one watcher of every job that outlives the operator that started it (Train, Render Views,
+Compare, Install Dependencies): a registry polled by a ``bpy.app.timers`` function on Blender's
+main thread.
 
 Each watched job comes with two callbacks, both run on the main thread: ``update(job, events)``
 after every poll (copy numbers into Blender data) and ``finish(job) -> (level, message)`` once when
 it ended (final state; the message is reported). Headless, :func:`run_blocking` drives the same
 callbacks in a loop, so scripts and the panel go through one code path.
+
+Scene jobs (an :class:`~.engine_job.EngineJob` of a scene: Train, Render Views, Compare) run one
+at a time per scene (:func:`ensure_idle`) under ``<kind>:<scene uid>``; :func:`watch_scene` copies
+each poll's progress and status into ``scene.nerf.job_progress``/``job_status``, and at the end
+clears ``job_running`` and reports how it went (:data:`LEVELS`).
 
 Loading another file stops every job (their scenes are gone; Resume picks a run up again);
 disabling the add-on or quitting Blender stops them too (:func:`shutdown`, ``atexit``).
@@ -21,8 +27,10 @@ from dataclasses import dataclass
 
 import bpy
 
-from . import jobs
-from .jobs import ProcessJob
+from ..scene.scene_io import SceneError
+from . import process
+from .engine_job import EngineJob
+from .process import ProcessJob
 
 TICK_S = 0.25  # timer interval while a job runs
 POLL_S = 0.05  # headless polling interval
@@ -31,6 +39,10 @@ SHUTDOWN_TIMEOUT_S = 10.0  # graceful-stop budget when the add-on goes away
 _LOG = logging.getLogger(__name__)
 Update = Callable[[ProcessJob, list[dict]], None]
 Finish = Callable[[ProcessJob], tuple[str, str]]
+# Scene callbacks: ``update(scene, job, events)`` after each poll, ``finish(scene, job)`` once.
+SceneUpdate = Callable[[bpy.types.Scene, EngineJob, list[dict]], None]
+SceneFinish = Callable[[bpy.types.Scene, EngineJob], tuple[str, str]]
+LEVELS = {"finished": "INFO", "cancelled": "WARNING", "failed": "ERROR"}  # report level by state
 
 
 @dataclass
@@ -69,10 +81,70 @@ def scene_job(scene: bpy.types.Scene) -> tuple[str, ProcessJob] | None:
 def watch(key: str, job: ProcessJob, update: Update, finish: Finish) -> None:
     """Poll ``job`` from the timer until it ends. One job per key."""
     if get(key) is not None:
-        raise jobs.JobError(f"{key}: a job is already running")
+        raise process.JobError(f"{key}: a job is already running")
     _WATCHED[key] = Watch(job, update, finish)
     if not bpy.app.timers.is_registered(tick):
         bpy.app.timers.register(tick, first_interval=TICK_S, persistent=True)
+
+
+def ensure_idle(scene: bpy.types.Scene) -> None:
+    """Refuse to start a second job in a scene (an export, or any watched scene job)."""
+    if scene.nerf.job_running or scene_job(scene) is not None:
+        raise SceneError("A job is already running in this scene: wait for it or cancel it.")
+
+
+def watch_scene(
+    scene: bpy.types.Scene,
+    kind: str,
+    job: EngineJob,
+    *,
+    update: SceneUpdate | None = None,
+    finish: SceneFinish | None = None,
+) -> None:
+    """Watch a started scene job under ``<kind>:<scene uid>``: after every poll its progress
+    and status into ``scene.nerf``, then ``update(scene, job, events)``; once at the end
+    ``finish(scene, job)`` (default: the job's own message, at the level of its state)."""
+    uid = scene.session_uid
+
+    def on_update(job: EngineJob, events: list[dict]) -> None:
+        with_scene(uid, _show_progress, job, events, update)
+
+    def on_finish(job: EngineJob) -> tuple[str, str]:
+        outcome = with_scene(uid, _finish_scene, job, finish)
+        return outcome or (LEVELS[job.state], job.message)
+
+    watch(scene_key(kind, scene), job, on_update, on_finish)
+    nerf = scene.nerf
+    nerf.job_running = True
+    nerf.job_progress = 0.0
+    nerf.job_status = job.status()
+
+
+def with_scene(uid: int, function, *args):
+    """Call ``function(scene, *args)`` for the scene with session ``uid``, if it still exists."""
+    for scene in bpy.data.scenes:
+        if scene.session_uid == uid:
+            return function(scene, *args)
+    return None
+
+
+def _show_progress(scene, job: EngineJob, events: list[dict], update: SceneUpdate | None) -> None:
+    scene.nerf.job_progress = job.progress
+    scene.nerf.job_status = job.status()
+    if update is not None:
+        update(scene, job, events)
+
+
+def _finish_scene(scene, job: EngineJob, finish: SceneFinish | None) -> tuple[str, str]:
+    nerf = scene.nerf
+    nerf.job_running = False
+    nerf.job_progress = job.progress
+    try:
+        level, message = finish(scene, job) if finish else (LEVELS[job.state], job.message)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # its output is unreadable
+        level, message = "ERROR", f"{job.label} failed: could not read its results ({exc})"
+    nerf.job_status = message
+    return level, message
 
 
 def run_blocking(key: str) -> tuple[str, str]:
@@ -90,6 +162,11 @@ def run_blocking(key: str) -> tuple[str, str]:
         _finish(key)
         raise
     return _finish(key)
+
+
+def run_scene_blocking(scene: bpy.types.Scene, kind: str) -> tuple[str, str]:
+    """Headless: wait for the scene's job of ``kind``; (report level, message)."""
+    return run_blocking(scene_key(kind, scene))
 
 
 def tick() -> float | None:
@@ -144,7 +221,7 @@ def stop_on_load(*_args) -> None:
 
 def shutdown(timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
     """Stop every child process and wait for it (unregister, interpreter exit)."""
-    jobs.stop_all(timeout)
+    process.stop_all(timeout)
     for key in list(_WATCHED):
         try:
             _finish(key)
@@ -155,12 +232,12 @@ def shutdown(timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
 
 def register() -> None:
     bpy.app.handlers.load_pre.append(stop_on_load)
-    atexit.register(jobs.stop_all)
+    atexit.register(process.stop_all)
 
 
 def unregister() -> None:
     shutdown()
-    atexit.unregister(jobs.stop_all)
+    atexit.unregister(process.stop_all)
     if stop_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(stop_on_load)
     if bpy.app.timers.is_registered(tick):

@@ -2,25 +2,24 @@
 NeRF-synthetic, instant-ngp or nerfstudio), so a NeRF trained on a dataset made elsewhere can be
 rendered (and compared) from Blender cameras.
 
-:func:`camera_lens` inverts :func:`~.geometry.blender_intrinsics`: a horizontal sensor fit, the
-focal length and lens shift from ``fl_x``, ``cx``, ``cy``; ``fl_y`` ≠ ``fl_x`` becomes the scene's
-pixel aspect (one for every camera: a file whose frames disagree is refused). A frame whose size
-differs from the scene's render size gets its own resolution (Camera > NeRF). The cameras go into
-a collection named after the file; importing the same file again replaces them.
+:func:`camera_lens` inverts :func:`~..scene.geometry.blender_intrinsics`: a horizontal sensor
+fit, the focal length and lens shift from ``fl_x``, ``cx``, ``cy``; ``fl_y`` ≠ ``fl_x`` becomes
+the scene's pixel aspect (one for every camera: a file whose frames disagree is refused). A frame
+whose size differs from the scene's render size gets its own resolution (Camera > NeRF). The
+cameras go into a collection named after the file; importing the same file again replaces them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 
-from . import scene_io
-from .nerf_engine.data.cameras import Intrinsics
-from .nerf_engine.data.dataset import SPLITS, Frame, read_transforms
-from .scene_io import SceneError
-from .view_plan import safe_name
+from ..nerf_engine.data.cameras import Intrinsics
+from ..nerf_engine.data.dataset import SPLITS, read_transforms
+from ..scene import scene_io
+from ..scene.scene_io import SceneError
+from ..scene.shots import Shot, safe_name
 
 SENSOR_WIDTH = 36.0  # mm; any value gives the same picture, this one is Blender's default
 MAX_CAMERAS = 10_000  # more make Blender slow to use (and to import again)
@@ -28,15 +27,10 @@ TAG = "nerf_cameras"  # custom property on the collection: the file it came from
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".webp", ".tif", ".tiff")
 
 
-@dataclass(frozen=True)
-class CameraFrame:
-    name: str
-    frame: Frame
-
-
-def read_camera_frames(path: Path) -> list[CameraFrame]:
-    """The frames of a transforms file, or of every split of a dataset folder, with camera names
-    (images need not exist). Raises SceneError naming the file and the problem."""
+def read_camera_frames(path: Path) -> list[Shot]:
+    """The frames of a transforms file, or of every split of a dataset folder, as shots named
+    after the cameras to make (images need not exist). Raises SceneError naming the file and the
+    problem."""
     try:
         if path.is_dir():
             files = [(f"{s}_", path / f"transforms_{s}.json") for s in SPLITS]
@@ -59,7 +53,8 @@ def read_camera_frames(path: Path) -> list[CameraFrame]:
     frames = []
     for index, (prefix, frame) in enumerate(named):
         stem = _stem(frame.file_path) if frame.file_path else f"view_{index:04d}"
-        frames.append(CameraFrame(f"{prefix}{safe_name(stem)}", frame))
+        name = f"{prefix}{safe_name(stem)}"
+        frames.append(Shot(name, frame.camera_to_world, frame.intrinsics))
     return frames
 
 
@@ -68,9 +63,9 @@ def _stem(file_path: str) -> str:
     return name.rsplit(".", 1)[0] if name.lower().endswith(IMAGE_SUFFIXES) else name
 
 
-def pixel_aspect(frames: list[CameraFrame]) -> float:
+def pixel_aspect(frames: list[Shot]) -> float:
     """fl_x / fl_y shared by every frame: the pixel aspect y/x they need; SceneError if not."""
-    ratios = [f.frame.intrinsics.fl_x / f.frame.intrinsics.fl_y for f in frames]
+    ratios = [f.intrinsics.fl_x / f.intrinsics.fl_y for f in frames]
     if max(ratios) - min(ratios) > 1e-6 * max(ratios):
         raise SceneError(
             "The cameras' fl_x/fl_y ratios differ; Blender has one pixel aspect per scene. "
@@ -85,7 +80,7 @@ def pixel_aspect(frames: list[CameraFrame]) -> float:
     return ratios[0]
 
 
-def check_fits_blender(frames: list[CameraFrame], ratio: float, source: Path) -> None:
+def check_fits_blender(frames: list[Shot], ratio: float, source: Path) -> None:
     """Refuse, before anything is created, a file whose cameras Blender cannot reproduce (it
     would clamp the values and show another picture): too many cameras, a field of view too wide
     for a Blender lens, an image larger than Blender renders."""
@@ -97,7 +92,7 @@ def check_fits_blender(frames: list[CameraFrame], ratio: float, source: Path) ->
     min_lens = bpy.types.Camera.bl_rna.properties["lens"].hard_min
     max_size = bpy.types.RenderSettings.bl_rna.properties["resolution_x"].hard_max
     for index, item in enumerate(frames):
-        k = item.frame.intrinsics
+        k = item.intrinsics
         where = f"'{source}', frame {index} ('{item.name}')"
         if max(k.w, k.h) > max_size:
             raise SceneError(
@@ -137,11 +132,11 @@ def import_cameras(context: bpy.types.Context, path: Path) -> tuple[bpy.types.Co
     collection = _collection(scene, path)
     scene_size = scene_io.render_size(scene)
     for item in frames:
-        k = item.frame.intrinsics
+        k = item.intrinsics
         camera = scene_io.new_camera(
             item.name, collection, **camera_lens(k, ratio), clip_start=near, clip_end=far
         )
-        scene_io.set_camera_pose(camera, item.frame.camera_to_world)
+        scene_io.set_camera_pose(camera, item.camera_to_world)
         if (k.w, k.h) != scene_size:
             own = camera.data.nerf
             own.use_resolution = True

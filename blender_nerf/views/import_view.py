@@ -20,10 +20,10 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
-from . import geometry, scene_io
-from .nerf_engine.data.cameras import Intrinsics
-from .scene_io import SceneError
-from .view_plan import camera_size
+from ..nerf_engine.data.cameras import Intrinsics
+from ..scene import geometry, scene_io
+from ..scene.scene_io import SceneError
+from ..scene.shots import camera_size
 
 TAG = "nerf_import"
 NODE_IMAGE, NODE_OVER = "NeRF Background", "NeRF Alpha Over"
@@ -33,7 +33,8 @@ AUTO_BEHIND = 1.1  # and goes this far behind the farthest corner of the trained
 
 @dataclass(frozen=True)
 class CameraImport:
-    """The renders of one camera: one file, or one per frame (an image sequence)."""
+    """The renders of one camera: one file, or one per frame (an image sequence). Not a camera
+    at a pose (that is ``scene.shots.Shot``): a group of image files and the frames they show."""
 
     camera: str
     files: tuple[Path, ...]  # sorted by frame

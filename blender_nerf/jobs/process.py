@@ -1,13 +1,14 @@
-"""Engine subprocesses: start them with an argument list, read their output without blocking,
-``poll()`` and ``cancel()``. No bpy here: the add-on applies results to Blender data on the main
-thread (``training.py``), and tests drive a job directly.
+"""Child processes: start them with an argument list, read their output without blocking,
+``poll()`` and ``cancel()``. No bpy here: the watcher (``watcher.py``) applies results to Blender
+data on the main thread, and tests drive a job directly.
 
-A job runs one or more commands one after another (Install Dependencies runs pip twice, training
-runs the engine once). For each child two reader threads put its stdout and stderr lines on a
+A job runs one or more commands one after another (Install Dependencies runs pip twice, Compare
+runs the engine twice). For each child two reader threads put its stdout and stderr lines on a
 ``queue.Queue``; :meth:`ProcessJob.poll` drains that queue on the caller's thread, so nothing but
 the queue crosses threads. A stdout line that is a JSON object with an ``"event"`` key is an
-engine event (the JSON-lines contract of ``python -m nerf_engine train --events jsonl``); every
-other line is kept in :attr:`ProcessJob.output` for error messages.
+engine event (the JSON-lines contract of ``python -m nerf_engine ... --events jsonl``, read by
+``engine_job.EngineJob``); every other line is kept in :attr:`ProcessJob.output` for error
+messages.
 
 Every started job is in a process-wide set until it ends, so :func:`stop_all` (called when the
 add-on is disabled and at interpreter exit) leaves no trainer running. A trainer whose Blender

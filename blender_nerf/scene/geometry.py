@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .nerf_engine.data.cameras import Intrinsics, look_at
+from ..nerf_engine.data.cameras import Intrinsics, look_at
 
 SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))

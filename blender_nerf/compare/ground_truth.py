@@ -11,8 +11,8 @@ from pathlib import Path
 
 import bpy
 
-from . import render_setup
-from .render_setup import (
+from ..scene import blender_render
+from ..scene.blender_render import (
     PASS_PREFIX,
     SceneState,
     check_rendered_png,
@@ -20,8 +20,8 @@ from .render_setup import (
     configure_render,
     set_render_size,
 )
-from .scene_io import SceneError
-from .view_plan import Shot
+from ..scene.scene_io import SceneError
+from ..scene.shots import Shot
 
 STAGING = ".staging"
 
@@ -66,7 +66,7 @@ def _render(state: SceneState, shot: Shot, staging: Path, folder: Path, *, mask:
         stale.unlink()
     image = staging / "image.png"
     state.set(scene.render, "filepath", str(image))
-    result = render_setup.render_still(scene)  # looked up here: tests replace it
+    result = blender_render.render_still(scene)  # looked up here: tests replace it
     if "FINISHED" not in result or not image.is_file():
         raise SceneError(
             f"Blender did not render camera '{shot.camera}' ({result}); see the system console."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import background
+from ..jobs import watcher
 from .panels import CATEGORY, draw_images
 
 WIDE_SCALE = 9.0  # the side-by-side image and the training curve are wider than tall
@@ -93,7 +93,7 @@ def _job_button(layout, context, idname: str, icon: str) -> None:
     """The operator's button, or Cancel while one of the scene's engine jobs runs."""
     row = layout.row()
     row.scale_y = 1.5
-    if background.scene_job(context.scene) is not None:
+    if watcher.scene_job(context.scene) is not None:
         row.operator("nerf.cancel_job", text="Cancel", icon="CANCEL")
         return
     row.enabled = not context.scene.nerf.job_running

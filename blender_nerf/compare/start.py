@@ -1,42 +1,71 @@
 """Compare: the NeRF against Blender's own renders of the same cameras.
 
 Blender renders the ground truth (``RUN/compare/ground_truth/``, with object masks) right away;
-then a background job renders the NeRF for the same cameras (``RUN/compare/nerf/``) and runs
-``python -m nerf_engine.eval.compare``, which writes ``RUN/compare/report.json`` (PSNR and SSIM per
-view and mean, also inside the object mask), ``side_by_side*.png`` and ``training_curve.png``.
-At the end the numbers go into ``scene.nerf.compare_*`` and the images into Blender.
+then a background engine job renders the NeRF for the same cameras (``RUN/compare/nerf/``) and
+runs ``python -m nerf_engine.eval.compare``, which writes ``RUN/compare/report.json`` (PSNR and
+SSIM per view and mean, also inside the object mask), ``side_by_side*.png`` and
+``training_curve.png``. At the end the numbers go into ``scene.nerf.compare_*`` and the images
+into Blender.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 
-from . import engine_python, scene_io, scene_jobs, view_plan
-from .export_plan import check_writable
+from ..jobs import watcher
+from ..jobs.engine_job import EngineJob
+from ..preferences import find_engine
+from ..scene import scene_io
+from ..scene.paths import check_writable
+from ..views import plan
+from ..views.jobs import RenderRequest, views_job
 from .ground_truth import render_ground_truth
-from .training import find_engine
-from .view_jobs import CompareRequest, ViewsJob
 
 KIND = "compare"
-FOLDER = "compare"
 SIDE_BY_SIDE_NAME = "NeRF Side by Side"
 CURVE_NAME = "NeRF Training Curve"
 
 
-def start(context: bpy.types.Context) -> ViewsJob:
+@dataclass(frozen=True)
+class CompareRequest:
+    """Render the NeRF for the cameras whose ground truth is in ``gt_dir``, then compare."""
+
+    run_dir: str
+    cameras: str
+    gt_dir: str
+    nerf_dir: str
+    out_dir: str
+    device: str = "auto"
+
+    def commands(self, python: str) -> list[list[str]]:
+        """The two argument lists (render, then compare) that run this with ``python``."""
+        render = RenderRequest(self.run_dir, self.cameras, self.nerf_dir, "none", self.device)
+        compare = [
+            python, "-m", "nerf_engine.eval.compare", "--gt", self.gt_dir, "--nerf", self.nerf_dir,
+            "--run", self.run_dir, "--out", self.out_dir,
+        ]  # fmt: skip
+        return [render.command(python), compare]
+
+    @property
+    def report_path(self) -> Path:
+        return Path(self.out_dir) / "report.json"
+
+
+def start(context: bpy.types.Context) -> EngineJob:
     """Check, render the ground truth, start the engine's part. Raises SceneError,
     EngineSetupError or JobError; the scene is left as it was in every case."""
     scene = context.scene
     nerf = scene.nerf
-    scene_jobs.ensure_idle(scene)
-    run = view_plan.check_run(nerf.run_dir)
-    shots = view_plan.plan_shots(context, nerf.render_source)
-    view_plan.check_sizes(shots, run)
-    out = run.run_dir / FOLDER
+    watcher.ensure_idle(scene)
+    run = plan.check_run(nerf.run_dir)
+    shots = plan.plan_view_shots(context)
+    plan.check_sizes(shots, run)
+    out = run.folder.compare_dir
     check_writable(out, "run folder")
     engine = find_engine(context)
     for stale in ("ground_truth", "nerf"):
@@ -47,32 +76,30 @@ def start(context: bpy.types.Context) -> ViewsJob:
     render_ground_truth(
         context, shots, out / "ground_truth", transparent=nerf.film_transparent, subject=subject
     )
-    view_plan.write_cameras(out / view_plan.CAMERAS_FILE, shots)
+    plan.write_cameras(out / plan.CAMERAS_FILE, shots)
     request = CompareRequest(
         run_dir=str(run.run_dir),
-        cameras=str(out / view_plan.CAMERAS_FILE),
+        cameras=str(out / plan.CAMERAS_FILE),
         gt_dir=str(out / "ground_truth"),
         nerf_dir=str(out / "nerf"),
         out_dir=str(out),
         device=nerf.device.lower(),
     )
-    job = ViewsJob(
-        request.commands(engine.executable),
-        len(shots),
-        label="Compare",
-        env=engine.env(),
-        cwd=engine_python.addon_dir(),
-    )
-    job.notes = view_plan.range_notes(shots, run)
+    job = views_job(request.commands(engine.executable), engine, len(shots), "Compare")
+    job.notes = plan.range_notes(shots, run)
     job.start()
-    scene_jobs.watch(scene, KIND, job, lambda scene, job: finish_scene(scene, job, request))
+    watcher.watch_scene(
+        scene, KIND, job, finish=lambda scene, job: finish_scene(scene, job, request)
+    )
     return job
 
 
-def finish_scene(scene: bpy.types.Scene, job: ViewsJob, request: CompareRequest) -> tuple[str, str]:
+def finish_scene(
+    scene: bpy.types.Scene, job: EngineJob, request: CompareRequest
+) -> tuple[str, str]:
     """The job ended: numbers into ``scene.nerf``, images into Blender; (level, message)."""
     if job.state != "finished":
-        return scene_jobs.LEVELS[job.state], job.message
+        return watcher.LEVELS[job.state], job.message
     report = json.loads(request.report_path.read_text(encoding="utf-8"))
     nerf = scene.nerf
     for key in ("psnr", "ssim", "psnr_mask", "ssim_mask"):

@@ -1,8 +1,10 @@
-"""Training as a :class:`~.jobs.ProcessJob`: ``python -m nerf_engine train ... --events jsonl``.
+"""Training as an :class:`~..jobs.engine_job.EngineJob`: ``python -m nerf_engine train ...
+--events jsonl``.
 
 :class:`TrainRequest` is the plain-data form of the Training panel's settings (built from
-``Scene.nerf`` by ``training.py``); :class:`TrainJob` runs it and keeps the latest numbers of each
-engine event (step, loss, PSNR, rays/s, ETA, preview and checkpoint paths). No bpy here.
+``Scene.nerf`` by ``start.py``); :class:`TrainJob` runs it and keeps the latest numbers of each
+engine event (step, loss, PSNR, rays/s, ETA, preview and checkpoint paths) on top of what every
+engine job keeps (warnings, the error). No bpy here.
 """
 
 from __future__ import annotations
@@ -12,15 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .jobs import ProcessJob
+from ..jobs.engine_job import EngineJob, as_float, as_int
 
 MANAGED_ARGS = ("--out", "--events", "--resume")  # the add-on sets these itself
-PRESETS = ("preview", "balanced", "paper")
 # Steps asked for when the panel has a time budget and Steps = 0: the budget ends training (the
 # learning rate decays over the budget). A preset's own steps would stop `preview` after ~3 minutes
 # on a 2-core CPU, where a 10-minute budget measured 33.8 dB instead of 29.5 dB.
 UNTIL_BUDGET_STEPS = 10_000_000
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
@@ -73,18 +73,7 @@ def parse_extra_args(text: str) -> tuple[str, ...]:
     return args
 
 
-HINTS = {
-    "No module named 'torch'": "this Python has no PyTorch: use Install Dependencies "
-    "(Preferences > Add-ons > blender-nerf) or set Engine Python to an interpreter with PyTorch",
-    "No module named 'numpy'": "this Python has no NumPy (nor, likely, PyTorch): use Install "
-    "Dependencies (Preferences > Add-ons > blender-nerf) or set Engine Python to an interpreter "
-    "with PyTorch",
-    "No module named 'nerf_engine'": "the engine package is not on this Python's path; "
-    "reinstall the add-on",
-}
-
-
-class TrainJob(ProcessJob):
+class TrainJob(EngineJob):
     """``python -m nerf_engine train ... --events jsonl``: the latest numbers of each event kind."""
 
     def __init__(
@@ -102,7 +91,7 @@ class TrainJob(ProcessJob):
             grace_s=grace_s,
         )
         self.request = request
-        self.step = self.total_steps = self.start_step = 0
+        self.total_steps = 0
         self.loss: float | None = None
         self.psnr: float | None = None
         self.rays_per_s: float | None = None
@@ -114,8 +103,6 @@ class TrainJob(ProcessJob):
         self.checkpoint: str | None = None
         self.stopped: str | None = None  # the done event's reason
         self.final_psnr: float | None = None
-        self.error: str | None = None
-        self.warnings: list[str] = []  # what the trainer recovered from (e.g. a NaN loss)
 
     @property
     def progress(self) -> float:
@@ -128,16 +115,28 @@ class TrainJob(ProcessJob):
             fraction = max(fraction, self.elapsed_s / budget)
         return min(1.0, max(0.0, fraction))
 
+    def status(self) -> str:
+        """One line for the panel: the step (or the time budget spent), the last warning."""
+        if self.done:
+            return self.message
+        if self.stop_requested:
+            return "Stopping: the trainer saves a checkpoint…"
+        if self.total_steps == 0:
+            return "Starting the trainer (loading PyTorch)…"
+        line = f"Training: step {self.step} of {self.total_steps}"
+        if self.request.until_budget:  # the step count is only a ceiling: say the time instead
+            spent, budget = duration(self.elapsed_s or 0), duration(self.request.max_seconds)
+            line = f"Training: step {self.step}, {spent} of {budget}"
+        return f"{line} ({self.warnings[-1]})" if self.warnings else line
+
     def on_event(self, record: dict) -> None:
+        super().on_event(record)  # step, warnings, error
         kind = record["event"]
-        self.step = max(self.step, _int(record.get("step")))
-        if kind == "start":
-            self.total_steps = _int(record.get("total_steps")) or self.total_steps
-            self.start_step = _int(record.get("step"))
-        elif kind == "progress":
-            self.total_steps = _int(record.get("total_steps")) or self.total_steps
+        if kind in ("start", "progress"):
+            self.total_steps = as_int(record.get("total_steps")) or self.total_steps
+        if kind == "progress":
             for key in ("loss", "psnr", "rays_per_s", "eta_s", "elapsed_s"):
-                setattr(self, key, _float(record.get(key)))
+                setattr(self, key, as_float(record.get(key)))
         elif kind == "preview":
             self.preview_path = record.get("latest") or record.get("path")
             self.target_path = record.get("target") or self.target_path
@@ -147,15 +146,11 @@ class TrainJob(ProcessJob):
         elif kind == "done":
             self.stopped = str(record.get("stopped") or "completed")
             self.checkpoint = record.get("checkpoint") or self.checkpoint
-            self.final_psnr = _float(record.get("psnr"))
-        elif kind == "error":
-            self.error = str(record.get("message") or "the engine reported an error")
-        elif kind == "warning":
-            self.warnings.append(str(record.get("message") or "the engine reported a warning"))
+            self.final_psnr = as_float(record.get("psnr"))
 
     def outcome(self, returncode: int) -> tuple[str, str]:
         if self.error:
-            return "failed", f"Training failed: {self.error}"
+            return super().outcome(returncode)  # "Training failed: <the engine's message>"
         if self.stopped is not None and returncode == 0:
             if self.stopped in ("signal", "cancelled"):
                 saved = Path(self.checkpoint).name if self.checkpoint else "a checkpoint"
@@ -175,10 +170,7 @@ class TrainJob(ProcessJob):
                 f"Training stopped: the trainer {how} before saving a checkpoint; Resume "
                 "continues from the last periodic one, if any."
             )
-        reason = self.failure_reason(returncode)
-        text = "\n".join(self.output)
-        hints = [hint for needle, hint in HINTS.items() if needle in text]
-        return "failed", f"Training failed: {reason}" + (f" ({hints[0]})" if hints else "")
+        return "failed", f"Training failed: {self.failure_reason(returncode)}"
 
     def summary(self) -> str:
         why = " (time budget reached)" if self.stopped == "time_budget" else ""
@@ -190,15 +182,11 @@ class TrainJob(ProcessJob):
         return text
 
 
-def _int(value) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _float(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+def duration(seconds: float) -> str:
+    """``1h 02m``, ``3m 05s``, ``12s``."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

@@ -1,4 +1,4 @@
-"""Render an :class:`~.export_plan.ExportPlan` one view per :meth:`ExportJob.step`, then write the
+"""Render an :class:`~.plan.ExportPlan` one view per :meth:`ExportJob.step`, then write the
 dataset through ``nerf_engine.data.dataset``.
 
 The operator's ``execute()`` calls ``step()`` until it returns False; its modal path calls it once
@@ -26,18 +26,21 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from . import geometry, render_setup, scene_io
-from .export_plan import GENERATOR, ExportPlan, RigLens, SceneError, View, build_plan
-from .nerf_engine.data.dataset import SPLITS, Frame, transforms_dict
-from .nerf_engine.data.fileio import write_json_atomic
-from .nerf_engine.data.images import image_size
-from .render_setup import (
+from ..nerf_engine.data.dataset import SPLITS, transforms_dict
+from ..nerf_engine.data.fileio import write_json_atomic
+from ..nerf_engine.data.images import image_size
+from ..scene import blender_render, geometry, scene_io
+from ..scene.blender_render import (
     PASS_PREFIX,
     SceneState,
     configure_passes,
     configure_render,
     set_render_size,
 )
+from ..scene.paths import GENERATOR
+from ..scene.scene_io import SceneError
+from ..scene.shots import Shot
+from .plan import ExportPlan, RigLens, build_plan
 
 MANIFEST = ".nerf_export.json"
 STAGING = ".nerf_staging"
@@ -95,7 +98,7 @@ class ExportJob:
             if not self.overwrite and self._is_done(view, fingerprint):
                 self.kept += 1
                 continue
-            with _writing(f"view {view.file_path}", self.plan.root):
+            with _writing(f"view {view.name}", self.plan.root):
                 self._render(view, fingerprint)
                 self._record(view, fingerprint)
             self.rendered += 1
@@ -176,8 +179,8 @@ class ExportJob:
 
     # --- one view --------------------------------------------------------------------------
 
-    def _outputs(self, view: View) -> dict[str, Path]:
-        base = self.plan.root / view.file_path
+    def _outputs(self, view: Shot) -> dict[str, Path]:
+        base = self.plan.root / view.name
         outputs = {"image": base.with_name(base.name + ".png")}
         if self.plan.depth:
             outputs["depth"] = base.with_name(base.name + "_depth.exr")
@@ -185,7 +188,7 @@ class ExportJob:
             outputs["mask"] = base.with_name(base.name + "_mask.png")
         return outputs
 
-    def _render(self, view: View, fingerprint: str) -> None:
+    def _render(self, view: Shot, fingerprint: str) -> None:
         scene = self.scene
         if view.frame is not None and view.frame != scene.frame_current:
             scene.frame_set(view.frame)
@@ -196,12 +199,12 @@ class ExportJob:
             stale.unlink()
         image = self.staging / "image.png"
         self.state.set(scene.render, "filepath", str(image))
-        result = render_setup.render_still(scene)
+        result = blender_render.render_still(scene)
         if "FINISHED" not in result or not image.is_file():
             raise SceneError(
-                f"Blender did not render view {view.file_path} ({result}); see the system console."
+                f"Blender did not render view {view.name} ({result}); see the system console."
             )
-        render_setup.check_rendered_png(image, f"view {view.file_path}")
+        blender_render.check_rendered_png(image, f"view {view.name}")
         self._check_size(image, view)
         outputs = self._outputs(view)
         self._retire_stale_transforms(view, fingerprint, outputs)
@@ -213,7 +216,7 @@ class ExportJob:
         os.replace(image, outputs["image"])  # last: the image marks the view as complete
 
     def _retire_stale_transforms(
-        self, view: View, fingerprint: str, outputs: dict[str, Path]
+        self, view: Shot, fingerprint: str, outputs: dict[str, Path]
     ) -> None:
         """Before an image that the existing transforms files describe is replaced by a
         different one, remove those files: until this export writes new ones, no transforms file
@@ -221,7 +224,7 @@ class ExportJob:
         again resumes)."""
         if self.retired or not any(path.exists() for path in outputs.values()):
             return
-        if self._manifest.get(view.file_path) == fingerprint:
+        if self._manifest.get(view.name) == fingerprint:
             return  # the same view rendered again (Re-render Existing): the files stay true
         for split in SPLITS:
             path = self.plan.root / f"transforms_{split}.json"
@@ -229,21 +232,21 @@ class ExportJob:
                 path.unlink()
                 self.retired.append(path.name)
 
-    def _camera_for(self, view: View) -> bpy.types.Object:
-        if view.camera_name is None:
+    def _camera_for(self, view: Shot) -> bpy.types.Object:
+        if view.camera is None:
             scene_io.set_camera_pose(self.rig_camera, view.camera_to_world)
             return self.rig_camera
-        camera = bpy.data.objects.get(view.camera_name)
+        camera = bpy.data.objects.get(view.camera)
         if camera is None:
-            raise SceneError(f"Camera '{view.camera_name}' was deleted during the export.")
+            raise SceneError(f"Camera '{view.camera}' was deleted during the export.")
         return camera
 
-    def _check_size(self, image: Path, view: View) -> None:
+    def _check_size(self, image: Path, view: Shot) -> None:
         size = image_size(image)
         expected = (view.intrinsics.w, view.intrinsics.h)
         if size != expected:
             raise SceneError(
-                f"View {view.file_path} rendered at {size[0]}×{size[1]} instead of "
+                f"View {view.name} rendered at {size[0]}×{size[1]} instead of "
                 f"{expected[0]}×{expected[1]}; turn off render region or crop and export again."
             )
 
@@ -256,7 +259,7 @@ class ExportJob:
             )
         return found[-1]
 
-    def _save_depth(self, view: View, target: Path) -> None:
+    def _save_depth(self, view: Shot, target: Path) -> None:
         planar = scene_io.read_image(self._pass_file("depth"))[..., 0].astype(np.float64)
         hit = planar < NO_HIT_DEPTH
         distance = np.where(hit, geometry.planar_to_ray_distance(planar, view.intrinsics), 0.0)
@@ -266,12 +269,12 @@ class ExportJob:
 
     # --- resume and results ----------------------------------------------------------------
 
-    def _fingerprint(self, view: View) -> str:
+    def _fingerprint(self, view: Shot) -> str:
         key = {
             "pose": np.round(view.camera_to_world, 6).tolist(),
             "intrinsics": {k: round(v, 6) for k, v in view.intrinsics.to_dict().items()},
             "frame": view.frame,
-            "camera": view.camera_name,
+            "camera": view.camera,
             "engine": self.scene.render.engine,
             "transparent": self.plan.transparent,
             "depth": self.plan.depth,
@@ -279,13 +282,13 @@ class ExportJob:
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
-    def _is_done(self, view: View, fingerprint: str) -> bool:
-        if self._manifest.get(view.file_path) != fingerprint:
+    def _is_done(self, view: Shot, fingerprint: str) -> bool:
+        if self._manifest.get(view.name) != fingerprint:
             return False
         return all(path.is_file() for path in self._outputs(view).values())
 
-    def _record(self, view: View, fingerprint: str) -> None:
-        self._manifest[view.file_path] = fingerprint
+    def _record(self, view: Shot, fingerprint: str) -> None:
+        self._manifest[view.name] = fingerprint
         write_json_atomic(
             self.plan.root / MANIFEST, {"generator": GENERATOR, "views": self._manifest}
         )
@@ -311,7 +314,7 @@ class ExportJob:
                     path.unlink()
                     self.removed_splits.append(path.name)
                 continue
-            frames = [Frame(v.camera_to_world, v.intrinsics, v.file_path) for v in views]
+            frames = [v.to_frame() for v in views]
             data = transforms_dict(
                 frames, aabb=plan.aabb, near=plan.near, far=plan.far, extra=extra
             )

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import bpy
 
-from . import background, training
+from ..jobs import watcher
+from ..nerf_engine.data.run_folder import RunFolder
+from ..train.job import duration
+from ..train.start import running_job
 
 CATEGORY = "NeRF"
 PREVIEW_SCALE = 6.0  # preview icons, in UI units (the two fit side by side in the sidebar)
@@ -71,9 +74,9 @@ def draw_main(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     nerf = context.scene.nerf
     if nerf.job_running:
         layout.progress(factor=nerf.job_progress, text=nerf.job_status or "Working")
-        if background.scene_job(context.scene) is None:  # an export: its modal operator
+        if watcher.scene_job(context.scene) is None:  # an export: its modal operator
             layout.label(text="Esc cancels", icon="CANCEL")
-        elif training.running_job(context.scene) is None:  # Render Views, Compare
+        elif running_job(context.scene) is None:  # Render Views, Compare
             layout.operator("nerf.cancel_job", text="Cancel", icon="CANCEL")
     elif nerf.job_status:
         layout.label(text=nerf.job_status, icon="INFO")
@@ -177,7 +180,7 @@ def _draw_output(layout, scene) -> None:
 
 def draw_training(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     nerf = context.scene.nerf
-    job = training.running_job(context.scene)
+    job = running_job(context.scene)
     layout.use_property_split = True
     layout.use_property_decorate = False
     col = layout.column()
@@ -215,20 +218,20 @@ def _draw_train_buttons(layout, nerf) -> None:
 
 def _draw_progress(layout, nerf, job) -> None:
     total = nerf.train_total_steps
-    text = f"Step {nerf.train_step} / {total}" if total else training.status_line(job)
+    text = f"Step {nerf.train_step} / {total}" if total else job.status()
     layout.progress(factor=nerf.job_progress, type="BAR", text=text)
     if nerf.train_step:
         grid = layout.grid_flow(row_major=True, columns=2, align=True)
         grid.label(text=f"Loss {nerf.train_loss:.5f}")
         grid.label(text=f"PSNR {nerf.train_psnr:.2f} dB")
         grid.label(text=f"{nerf.train_rays_per_s:,.0f} rays/s")
-        grid.label(text=f"ETA {training.duration(nerf.train_eta_s)}")
+        grid.label(text=f"ETA {duration(nerf.train_eta_s)}")
     row = layout.row()
     row.scale_y = 1.5
     row.enabled = not job.stop_requested
     row.operator("nerf.cancel_job", text="Cancel", icon="CANCEL")
     if job.stop_requested:
-        layout.label(text=training.status_line(job), icon="TIME")
+        layout.label(text=job.status(), icon="TIME")
 
 
 def _draw_previews(layout, nerf) -> None:
@@ -254,8 +257,11 @@ def _latest_checkpoint(run_dir: str) -> str:
     """The name of the Run Folder's latest checkpoint, or "" (cheap: one small folder listing)."""
     if not run_dir.strip() or (run_dir.startswith("//") and not bpy.data.filepath):
         return ""
-    found = training.checkpoints(Path(bpy.path.abspath(run_dir)))
-    return found[-1].name if found else ""
+    try:
+        found = RunFolder(Path(bpy.path.abspath(run_dir))).latest_checkpoint()
+    except OSError:  # an unreadable folder: Train says why when pressed
+        return ""
+    return found.name if found else ""
 
 
 def draw_camera(layout: bpy.types.UILayout, camera_data: bpy.types.Camera) -> None:

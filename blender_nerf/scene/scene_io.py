@@ -1,6 +1,7 @@
 """The bridge between Blender objects and plain data: cameras -> intrinsics and poses, subject
 objects -> points and bounds, image files -> Blender images. The only module of the add-on that
-reads geometry from bpy objects; the math lives in :mod:`.geometry`.
+reads geometry from bpy objects; the math lives in :mod:`.geometry`, the camera planning in
+:mod:`.shots`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..nerf_engine.data.cameras import Intrinsics
 from .geometry import blender_intrinsics, normalized_pose
-from .nerf_engine.data.cameras import Intrinsics
 
 GEOMETRY_TYPES = frozenset(
     {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}

@@ -1,0 +1,244 @@
+"""What an export will render, decided before anything is rendered or written.
+
+:func:`build_plan` reads ``scene.nerf`` and the scene, checks everything an artist can get wrong
+(and says what to do about it, as a :class:`~..scene.scene_io.SceneError`), and returns an
+:class:`ExportPlan`: every view's split, file name, pose and intrinsics, plus the scene bounds.
+The selected cameras and the animation come from the shared planner (``scene.shots``); the rig,
+the resolution override and the splits are the export's own. It leaves the scene as it found it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..scene import geometry, scene_io, shots
+from ..scene.paths import check_not_foreign, check_writable, dataset_folder
+from ..scene.scene_io import SceneError
+from ..scene.shots import Shot
+
+REFUSALS = shots.Refusals(
+    no_selection="No camera is selected; select the cameras to export, or set Cameras to Rig.",
+    no_active="The scene has no active camera to animate; add a camera and make it active "
+    "(Ctrl+Numpad 0), or set Cameras to Rig.",
+    no_active_at="Frame {frame} has no active camera; bind a camera to it.",
+    empty_range="The frame range {start}–{end} is empty; set an End frame after the Start frame.",
+    animated_camera=True,
+)
+
+
+@dataclass(frozen=True)
+class RigLens:
+    """Lens of the temporary rig camera."""
+
+    lens: float
+    sensor_width: float
+    sensor_height: float
+    sensor_fit: str
+    clip_start: float
+    clip_end: float
+
+
+@dataclass(eq=False)
+class ExportPlan:
+    root: Path
+    views: list[Shot]  # named by file path ("./train/r_0"), each with its split
+    aabb: np.ndarray  # [2, 3]
+    near: float
+    far: float
+    subject: list[str]  # object names
+    rig_lens: RigLens | None = None
+    depth: bool = False
+    mask: bool = False
+    transparent: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def build_plan(context: bpy.types.Context) -> ExportPlan:
+    """Check the settings and the scene and work out every view. Raises SceneError."""
+    scene = context.scene
+    settings = scene.nerf
+    root = dataset_folder(settings.dataset_dir)
+    if (settings.export_depth or settings.export_mask) and not hasattr(
+        scene, "compositing_node_group"
+    ):
+        raise SceneError("Depth and mask export need Blender 5.0 or newer; turn them off.")
+    subject = scene_io.subject_objects(context, settings.subject)
+    if not subject:
+        raise SceneError(_nothing_to_export(settings.subject))
+    rig_lens = None
+    if settings.camera_source == "RIG":
+        cameras, points, rig_lens = _rig_shots(context, subject)
+    else:
+        cameras, points = _camera_shots(context, subject)
+    if len(points) == 0:
+        raise SceneError(_nothing_to_export(settings.subject))
+    views = _split_views(cameras, settings)
+    aabb = np.stack([points.min(axis=0), points.max(axis=0)])
+    aabb = _padded(aabb)
+    near, far = geometry.near_far(aabb, np.stack([v.camera_to_world for v in views]))
+    check_not_foreign(root)
+    check_writable(root)
+    notes = _clipping_notes(views, aabb)
+    return ExportPlan(
+        root=root,
+        views=views,
+        aabb=aabb,
+        near=near,
+        far=far,
+        subject=[ob.name for ob in subject],
+        rig_lens=rig_lens,
+        depth=settings.export_depth,
+        mask=settings.export_mask,
+        transparent=settings.film_transparent,
+        notes=notes,
+    )
+
+
+def _nothing_to_export(mode: str) -> str:
+    if mode == "SELECTED":
+        return "Nothing to export: no visible geometry is selected; select the subject objects."
+    return (
+        "Nothing to export: no visible object with geometry is enabled for rendering; "
+        "unhide the subject or add one."
+    )
+
+
+def _points(context: bpy.types.Context, subject: list) -> np.ndarray:
+    return scene_io.subject_points(subject, context.evaluated_depsgraph_get())
+
+
+def _resolution(settings) -> tuple[int, int] | None:
+    """The export's Override Resolution (a camera's own resolution still wins)."""
+    if settings.use_resolution_override:
+        return settings.resolution_x, settings.resolution_y
+    return None
+
+
+def _camera_shots(context, subject) -> tuple[list[Shot], np.ndarray]:
+    """The selected cameras, or the active camera over the frame range, and the subject's
+    points [N, 3] (at every frame of an animation)."""
+    scene, settings = context.scene, context.scene.nerf
+    chunks = []
+    frames = shots.frame_range(
+        scene,
+        settings.anim_use_scene_range,
+        settings.anim_frame_start,
+        settings.anim_frame_end,
+        settings.anim_frame_step,
+    )
+    planned = shots.plan_shots(
+        context,
+        settings.camera_source,
+        REFUSALS,
+        frames=frames,
+        resolution=_resolution(settings),
+        on_frame=lambda frame: chunks.append(_points(context, subject)),
+    )
+    if not chunks:  # still cameras: the subject as it is now
+        chunks.append(_points(context, subject))
+    return planned, np.concatenate(chunks)
+
+
+def _rig_shots(context, subject) -> tuple[list[Shot], np.ndarray, RigLens]:
+    scene, settings = context.scene, context.scene.nerf
+    if settings.rig_views < 1:
+        raise SceneError("The rig has 0 views; set Views to at least 1 (100 or more to train).")
+    if settings.rig_lens_source == "ACTIVE_CAMERA":
+        camera = scene.camera
+        if camera is None or camera.type != "CAMERA":
+            raise SceneError(
+                "The rig copies the active camera's lens but the scene has no active camera; "
+                "add a camera or set the rig's Lens to Custom."
+            )
+        lens = scene_io.camera_lens(camera)
+    else:
+        lens = {
+            "lens": settings.rig_lens,
+            "sensor_width": settings.rig_sensor_width,
+            "sensor_height": settings.rig_sensor_width,
+            "sensor_fit": "AUTO",
+        }
+    w, h = shots.camera_size(scene, None, _resolution(settings))
+    intrinsics = geometry.blender_intrinsics(
+        **lens,
+        shift_x=0.0,
+        shift_y=0.0,
+        w=w,
+        h=h,
+        pixel_aspect_x=scene.render.pixel_aspect_x,
+        pixel_aspect_y=scene.render.pixel_aspect_y,
+    )
+    points = _points(context, subject)
+    if len(points) == 0:
+        raise SceneError(_nothing_to_export(settings.subject))
+    center, subject_radius = geometry.bounding_sphere(points)
+    radius = settings.rig_radius or geometry.fit_radius(subject_radius, intrinsics)
+    low = settings.rig_elevation_min
+    if settings.rig_hemisphere:
+        low = max(low, 0.0)
+    high = max(settings.rig_elevation_max, low)
+    directions = geometry.sphere_directions(settings.rig_views, low, high, settings.rig_seed)
+    poses = geometry.rig_poses(center, radius, directions)
+    clip_start = max(1e-3, 0.5 * (radius - subject_radius)) if radius > subject_radius else 1e-3
+    clip_start = min(clip_start, 0.1 * radius)
+    rig_lens = RigLens(**lens, clip_start=clip_start, clip_end=2.0 * (radius + subject_radius))
+    return [Shot("", pose, intrinsics) for pose in poses], points, rig_lens
+
+
+def _split_views(planned: list[Shot], settings) -> list[Shot]:
+    """Name every shot by its split and file path (``./val/r_0``); SceneError when too few."""
+    n = len(planned)
+    if n == 0:
+        raise SceneError("There are no views to export; add cameras or rig views.")
+    if settings.split_mode == "FRACTION":
+        if settings.split_val + settings.split_test >= 1.0:
+            raise SceneError(
+                "Validation and test fractions add up to 1 or more, leaving nothing to train on; "
+                "lower them."
+            )
+        n_val, n_test = geometry.split_counts(
+            n, "FRACTION", settings.split_val, settings.split_test
+        )
+        while n_val + n_test >= n and n_val + n_test > 0:  # too few views: hold out fewer
+            n_val, n_test = (n_val - 1, n_test) if n_val >= n_test else (n_val, n_test - 1)
+    else:
+        n_val, n_test = settings.split_val_count, settings.split_test_count
+        if n_val + n_test >= n:
+            raise SceneError(
+                f"{n} views cannot hold out {n_val} for validation and {n_test} for testing and "
+                "still train; add views or hold out fewer."
+            )
+    labels = geometry.assign_splits(n, n_val, n_test)
+    counters = dict.fromkeys(("train", "val", "test"), 0)
+    views = []
+    for shot, split in zip(planned, labels, strict=True):
+        views.append(replace(shot, name=f"./{split}/r_{counters[split]}", split=split))
+        counters[split] += 1
+    return views
+
+
+def _clipping_notes(views: list[Shot], aabb: np.ndarray) -> list[str]:
+    """Warnings for scene cameras whose clip range may cut off part of the subject."""
+    notes = []
+    for name in sorted({v.camera for v in views if v.camera is not None}):
+        poses = np.stack([v.camera_to_world for v in views if v.camera == name])
+        near, far = geometry.near_far(aabb, poses, margin=0.0)
+        start, end = scene_io.clip_range(bpy.data.objects[name])
+        if start > near or end < far:
+            notes.append(
+                f"Camera '{name}' clips at {start:g}–{end:g} but the subject lies {near:.3g}–"
+                f"{far:.3g} away; parts of it may be cut off (raise Clip End or lower Clip Start)."
+            )
+    return notes
+
+
+def _padded(aabb: np.ndarray) -> np.ndarray:
+    """Give a flat box (a plane, a single point) some thickness: aabb needs min < max."""
+    lo, hi = aabb
+    pad = max(float(np.max(hi - lo)) * 1e-3, 1e-4)
+    grow = np.where(hi - lo < pad, 0.5 * pad, 0.0)
+    return np.stack([lo - grow, hi + grow])
