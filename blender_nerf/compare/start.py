@@ -111,9 +111,8 @@ def finish_scene(
     nerf.compare_image = scene_io.show_image_file(out / report["side_by_side"], SIDE_BY_SIDE_NAME)
     if report.get("training_curve"):
         nerf.curve_image = scene_io.show_image_file(out / report["training_curve"], CURVE_NAME)
-    return "INFO", summary(report, request.report_path) + "".join(
-        f" Note: {note}." for note in report.get("notes", [])
-    )
+    notes = "".join(f" Note: {note}." for note in report.get("notes", []))
+    return "INFO", summary(report, request.report_path) + notes + job.warnings_text()
 
 
 def summary(report: dict, path: Path) -> str:

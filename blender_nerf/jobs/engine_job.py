@@ -74,6 +74,13 @@ class EngineJob(ProcessJob):
         of = f" (step {index + 1} of {len(self.commands)})" if len(self.commands) > 1 else ""
         return f"{self.label}: view {self.views_done[index]} of {self.views_total[index]}{of}"
 
+    def warnings_text(self) -> str:
+        """`` 2 warnings: <the last one>`` for a report, or "" when the engine warned of nothing."""
+        if not self.warnings:
+            return ""
+        count = len(self.warnings)
+        return f" {count} warning{'s' if count > 1 else ''}: {self.warnings[-1]}"
+
     def on_event(self, record: dict) -> None:
         kind = record["event"]
         self.step = max(self.step, as_int(record.get("step")))

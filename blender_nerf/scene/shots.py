@@ -23,8 +23,6 @@ from ..nerf_engine.data.dataset import Frame
 from . import scene_io
 from .scene_io import SceneError
 
-SOURCES = ("ACTIVE", "SELECTED", "ANIMATION")
-
 
 @dataclass(frozen=True, eq=False)
 class Shot:
@@ -72,10 +70,10 @@ def plan_shots(
     resolution: tuple[int, int] | None = None,
     on_frame: Callable[[int], None] | None = None,
 ) -> list[Shot]:
-    """The shots of ``source`` (one of :data:`SOURCES`), uniquely named after their cameras
-    (and frames). ``frames``: the animation's scene frames; ``resolution``: the size to render
-    at instead of the scene's; ``on_frame(frame)`` is called at each animation frame while the
-    scene is on it. Raises SceneError."""
+    """The shots of ``source`` ('ACTIVE', 'SELECTED' or 'ANIMATION'), uniquely named after
+    their cameras (and frames). ``frames``: the animation's scene frames; ``resolution``: the
+    size to render at instead of the scene's; ``on_frame(frame)`` is called at each animation
+    frame while the scene is on it. Raises SceneError."""
     scene = context.scene
     if source == "SELECTED":
         cameras = selected_cameras(context)

@@ -99,7 +99,6 @@ class TrainJob(EngineJob):
         self.elapsed_s: float | None = None
         self.preview_path: str | None = None
         self.target_path: str | None = None
-        self.previews = 0  # preview events so far
         self.checkpoint: str | None = None
         self.stopped: str | None = None  # the done event's reason
         self.final_psnr: float | None = None
@@ -140,7 +139,6 @@ class TrainJob(EngineJob):
         elif kind == "preview":
             self.preview_path = record.get("latest") or record.get("path")
             self.target_path = record.get("target") or self.target_path
-            self.previews += 1
         elif kind == "checkpoint":
             self.checkpoint = record.get("path") or self.checkpoint
         elif kind == "done":
@@ -176,10 +174,7 @@ class TrainJob(EngineJob):
         why = " (time budget reached)" if self.stopped == "time_budget" else ""
         psnr = f", test PSNR {self.final_psnr:.2f} dB" if self.final_psnr is not None else ""
         text = f"Trained to step {self.step}{why} in '{self.request.run_dir}'{psnr}."
-        if self.warnings:
-            count = len(self.warnings)
-            text += f" {count} warning{'s' if count > 1 else ''}: {self.warnings[-1]}"
-        return text
+        return text + self.warnings_text()
 
 
 def duration(seconds: float) -> str:

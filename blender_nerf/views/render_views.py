@@ -78,5 +78,5 @@ def finish_scene(
     count = len(manifest.get("views", []))
     return "INFO", (
         f"Rendered {count} view{'s' if count != 1 else ''} of the NeRF at step "
-        f"{manifest.get('step', '?')} into '{out}'."
+        f"{manifest.get('step', '?')} into '{out}'.{job.warnings_text()}"
     )
