@@ -41,7 +41,14 @@ def test_the_zip_holds_the_addon_the_engine_and_the_manifest(extension_zip):
         assert tomllib.loads(archive.read("blender_manifest.toml").decode()) == manifest
     engine = {f"nerf_engine/{path.name}" for path in (ROOT / "nerf_engine").glob("*.py")}
     assert engine <= names  # vendored: the files themselves, not the repository's link
-    assert {"__init__.py", "operators/views.py", "nerf_engine/__main__.py"} <= names
+    addon = ROOT / "blender_nerf"
+    modules = {
+        path.relative_to(addon).as_posix()
+        for path in addon.rglob("*.py")
+        if path.relative_to(addon).parts[0] not in ("nerf_engine", "__pycache__")
+    }
+    assert {"scene/shots.py", "jobs/watcher.py", "operators/views.py"} <= modules
+    assert modules | {"nerf_engine/__main__.py"} <= names  # every add-on folder ships
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 
