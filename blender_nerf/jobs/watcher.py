@@ -187,7 +187,7 @@ def tick() -> float | None:
         job.poll()
         if job.done:
             _DETACHED.remove(job)
-    _redraw_sidebars()
+    redraw_sidebars()
     return TICK_S if (_WATCHED or _DETACHED) else None
 
 
@@ -202,7 +202,8 @@ def _report(level: str, message: str) -> None:
         bpy.ops.nerf.job_report(level=level, message=message)
 
 
-def _redraw_sidebars() -> None:
+def redraw_sidebars() -> None:
+    """Redraw the 3D Viewports (the NeRF tab) and the preferences: a job's state changed."""
     wm = bpy.context.window_manager
     for window in getattr(wm, "windows", ()):
         for area in window.screen.areas:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..export.job import ExportJob
+from ..jobs import watcher
 from ..scene.scene_io import SceneError
 
 # Errors an export can meet and report; anything else is a bug and propagates.
@@ -75,7 +76,7 @@ class NERF_OT_export_dataset(bpy.types.Operator):
             return self._fail(job, exc)
         if event.type == "TIMER":
             context.window_manager.progress_update(job.position)
-            _redraw_sidebars(context)
+            watcher.redraw_sidebars()
         if outcome == "RUNNING":
             return {"PASS_THROUGH"} if event.type != "TIMER" else {"RUNNING_MODAL"}
         self._stop_modal(context)
@@ -115,11 +116,4 @@ class NERF_OT_export_dataset(bpy.types.Operator):
         job = getattr(self, "_job", None)
         if job is not None:
             job.close()
-        _redraw_sidebars(context)
-
-
-def _redraw_sidebars(context: bpy.types.Context) -> None:
-    for window in context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
+        watcher.redraw_sidebars()
