@@ -2,7 +2,7 @@
 
 Blender renders the ground truth (``RUN/compare/ground_truth/``, with object masks) right away;
 then a background job renders the NeRF for the same cameras (``RUN/compare/nerf/``) and runs
-``python -m nerf_engine.eval.compare``, which writes ``RUN/compare/report.json`` (PSNR and SSIM per
+``python -m nerf_engine compare``, which writes ``RUN/compare/report.json`` (PSNR and SSIM per
 view and mean, also inside the object mask), ``side_by_side*.png`` and ``training_curve.png``.
 At the end the numbers go into ``scene.nerf.compare_*`` and the images into Blender.
 """

@@ -2,7 +2,7 @@
 
 - :class:`RenderRequest`: ``python -m nerf_engine render RUN --cameras CAMERAS.json --out DIR``;
 - :class:`CompareRequest`: the same render of the compared cameras, then
-  ``python -m nerf_engine.eval.compare --gt GT --nerf NERF --run RUN --out OUT``.
+  ``python -m nerf_engine compare --gt GT --nerf NERF --run RUN --out OUT``.
 
 :class:`ViewsJob` follows the ``[i/n] ...`` lines both print on stderr per view: ``progress`` is
 the fraction of all views of all its commands that are done.
@@ -54,7 +54,7 @@ class CompareRequest:
     def commands(self, python: str) -> list[list[str]]:
         render = RenderRequest(self.run_dir, self.cameras, self.nerf_dir, "none", self.device)
         compare = [
-            python, "-m", "nerf_engine.eval.compare", "--gt", self.gt_dir, "--nerf", self.nerf_dir,
+            python, "-m", "nerf_engine", "compare", "--gt", self.gt_dir, "--nerf", self.nerf_dir,
             "--run", self.run_dir, "--out", self.out_dir,
         ]  # fmt: skip
         return [render.command(python), compare]

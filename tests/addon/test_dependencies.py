@@ -98,7 +98,8 @@ def test_a_failed_install_is_reported_and_leaves_nothing_behind(prefs, user_fold
     )
 
 
-MODULES = {"pypng": "png", "openexr": "OpenEXR"}  # distribution -> import name, where they differ
+# distribution -> import name, where they differ
+MODULES = {"pypng": "png", "openexr": "OpenEXR", "scikit-image": "skimage"}
 FAKE_TORCH = """
 __version__ = "99.0+fake"
 class version:
@@ -113,7 +114,8 @@ class backends:
 
 def _fake_wheel(folder: Path, name: str) -> None:
     """A pure-Python wheel of the distribution ``name``: a stand-in module, nothing inside."""
-    dist = f"{name}-99.0.dist-info"
+    stem = name.replace("-", "_")  # a wheel's file name spells the distribution with '_'
+    dist = f"{stem}-99.0.dist-info"
     module = MODULES.get(name, name)
     files = {
         f"{module}/__init__.py": FAKE_TORCH if name == "torch" else "__version__ = '99.0'\n",
@@ -122,7 +124,7 @@ def _fake_wheel(folder: Path, name: str) -> None:
         "Tag: py3-none-any\n",
     }
     files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{dist}/RECORD,,\n"
-    with zipfile.ZipFile(folder / f"{name}-99.0-py3-none-any.whl", "w") as wheel:
+    with zipfile.ZipFile(folder / f"{stem}-99.0-py3-none-any.whl", "w") as wheel:
         for path, text in files.items():
             wheel.writestr(path, text)
 
