@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from . import __version__
 from .config import (
@@ -25,6 +24,7 @@ from .config import (
     with_overrides,
 )
 from .data.events import event
+from .data.run_folder import RunFolder
 
 USER_ERRORS = (ValueError, OSError)  # DatasetError, CheckpointError, ImageError are ValueErrors
 
@@ -158,9 +158,9 @@ def _report_error(args, exc: Exception) -> None:
 
 def train_config(args) -> TrainConfig:
     """The preset (on --resume: the run's saved configuration) plus the command line's changes."""
-    saved = Path(args.out) / "config.json"
-    if args.resume and saved.is_file():
-        base = _saved_config(saved)
+    run = RunFolder(args.out)
+    if args.resume and run.config_path.is_file():
+        base = _saved_config(run)
     else:
         base = preset(args.preset or "balanced")
     overrides = {}
@@ -177,10 +177,11 @@ def train_config(args) -> TrainConfig:
     return with_overrides(base, overrides)
 
 
-def _saved_config(path: Path) -> TrainConfig:
+def _saved_config(run: RunFolder) -> TrainConfig:
     """The configuration a run folder's ``config.json`` records (what ``--resume`` continues)."""
+    path = run.config_path
     try:
-        config = from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
+        config = from_dict(run.train_settings())
         validate(config)
         return config
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
