@@ -16,7 +16,7 @@ from nerf_engine.data.images import read_rgba, write_png
 from nerf_engine.eval import compare, plots
 from nerf_engine.eval.metrics import masked_ssim, psnr, ssim, ssim_map
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _image(seed: int, shape=(24, 32)) -> np.ndarray:

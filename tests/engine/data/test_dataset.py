@@ -25,8 +25,6 @@ from nerf_engine.data.dataset import (
     write_transforms,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def png(root: Path, rel: str, w: int = 4, h: int = 3) -> Path:
     """A tiny RGBA PNG at ``root/rel``."""

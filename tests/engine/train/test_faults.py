@@ -29,7 +29,7 @@ from nerf_engine.train import trainer
 from nerf_engine.train.guard import DivergedError
 from nerf_engine.train.trainer import learning_rate, train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
