@@ -4,7 +4,7 @@ A checkpoint holds only tensors, numbers and strings (JSON text for the configur
 box), so ``torch.load(..., weights_only=True)`` can read it and a file from elsewhere cannot
 run code. It is serialised in memory and then written atomically, so a process killed mid-write
 leaves only a temporary file beside the previous checkpoints (removed by the next training run),
-and a full disk raises :class:`~.fileio.OutputError` with the previous checkpoints intact.
+and a full disk raises :class:`~.data.fileio.OutputError` with the previous checkpoints intact.
 """
 
 from __future__ import annotations
