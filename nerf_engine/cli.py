@@ -133,10 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         "render": cmd_render,
         "eval": cmd_eval,
         "compare": cmd_compare,
+        "bench": cmd_bench,
         "toy-scene": cmd_toy,
-    }.get(args.command)
-    if handler is None:
-        handler = cmd_bench
+    }[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:
