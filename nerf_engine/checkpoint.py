@@ -4,7 +4,7 @@ A checkpoint holds only tensors, numbers and strings (JSON text for the configur
 box), so ``torch.load(..., weights_only=True)`` can read it and a file from elsewhere cannot
 run code. It is serialised in memory and then written atomically, so a process killed mid-write
 leaves only a temporary file beside the previous checkpoints (removed by the next training run),
-and a full disk raises :class:`~.fileio.OutputError` with the previous checkpoints intact.
+and a full disk raises :class:`~.data.fileio.OutputError` with the previous checkpoints intact.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,32 +19,17 @@ import torch
 
 from .config import TrainConfig, from_dict, validate
 from .data.fileio import write_bytes_atomic
+from .data.run_folder import CHECKPOINTS, RunFolder, RunFolderError
 from .data.scene_box import SceneBox
 from .nerf.model import NeRF
 from .runtime import resolve_device
 
 FORMAT = "blender-nerf-checkpoint"
 VERSION = 1
-CHECKPOINT_DIR = "checkpoints"
-_NAME = re.compile(r"^step_(\d{7,})\.pt$")
-_TEMPORARY = re.compile(r"^\.step_\d{7,}\.pt\..+\.tmp$")  # what fileio.atomic_path leaves
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RunFolderError):
     """A checkpoint or run folder that cannot be used; the message names the file and what to do."""
-
-
-def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
-    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:07d}.pt"
-
-
-def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
-    """The run's checkpoints, oldest first."""
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def save_checkpoint(
@@ -80,15 +64,14 @@ def save_checkpoint(
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> None:
-    for old in list_checkpoints(run_dir)[: -max(keep, 1)]:
+    for old in RunFolder(run_dir).checkpoints()[: -max(keep, 1)]:
         old.unlink(missing_ok=True)
 
 
 def remove_partial_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     """Delete the temporary files of checkpoint writes that never finished (the process was
     killed mid-write); returns them. Call only while no other process trains into ``run_dir``."""
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    partial = [p for p in folder.iterdir() if _TEMPORARY.match(p.name)] if folder.is_dir() else []
+    partial = RunFolder(run_dir).partial_checkpoints()
     for path in partial:
         path.unlink(missing_ok=True)
     return partial
@@ -214,9 +197,9 @@ def load_run(run_dir: str | os.PathLike, device: str | torch.device = "auto") ->
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: run folder not found; train first or check the path.")
-    checkpoints = list_checkpoints(run_dir)
+    checkpoints = RunFolder(run_dir).checkpoints()
     if not checkpoints:
-        raise CheckpointError(f"{run_dir}: no checkpoints in {CHECKPOINT_DIR}/; train first.")
+        raise CheckpointError(f"{run_dir}: no checkpoints in {CHECKPOINTS}/; train first.")
     state, path, skipped = read_newest(checkpoints)
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
     model, config, box = build_model(state, path, torch_device)

@@ -1,7 +1,9 @@
-"""``python -m nerf_engine train|render|eval|bench|toy-scene`` — the one place that prints.
+"""``python -m nerf_engine train|render|eval|compare|bench|toy-scene`` — the one place that prints.
 
-Exit status: 0 success (also a graceful stop on SIGINT/SIGTERM, after a checkpoint), 2 bad input
-(dataset, checkpoint, settings), 1 anything unexpected.
+Every job speaks the same events (``data/events.py``): with ``--events jsonl`` they go to stdout
+one JSON object a line (what the add-on reads); without it a terminal gets a progress bar or a
+line per view on stderr. Exit status: 0 success (also a graceful stop on SIGINT/SIGTERM, after a
+checkpoint), 2 bad input (dataset, checkpoint, settings, images), 1 anything unexpected.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from . import __version__
 from .config import (
@@ -22,6 +23,8 @@ from .config import (
     validate,
     with_overrides,
 )
+from .data.events import event
+from .data.run_folder import RunFolder
 
 USER_ERRORS = (ValueError, OSError)  # DatasetError, CheckpointError, ImageError are ValueErrors
 
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
     )
-    p.add_argument("--events", choices=["jsonl"], help="print events as JSON lines on stdout")
+    _add_events(p)
     p.add_argument(
         "--set",
         action="append",
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for <name>.png and render.json")
     p.add_argument("--depth", choices=["png16", "exr", "none"], default="png16")
     p.add_argument("--device", choices=DEVICES, default="auto")
+    _add_events(p)
 
     p = sub.add_parser("eval", help="render a split and report PSNR/SSIM against its images")
     p.add_argument("run", help="run folder")
@@ -84,8 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-views", type=int, default=0, help="evaluate only the first N views (0 = all)"
     )
     p.add_argument("--out", help="also write the renders here")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--device", choices=DEVICES, default="auto")
+    _add_events(p)
+
+    p = sub.add_parser(
+        "compare",
+        help="PSNR/SSIM of NeRF renders against ground-truth images, side-by-side images and the "
+        "training curve",
+    )
+    p.add_argument("--gt", required=True, help="folder of <name>.png (and <name>_mask.png)")
+    p.add_argument("--nerf", required=True, help="folder of NeRF renders (render.json)")
+    p.add_argument("--out", required=True, help="where report.json and the images go")
+    p.add_argument("--run", help="run folder: background colour and events.jsonl")
+    p.add_argument("--background", help="r,g,b in [0, 1] (default: the run's, else white)")
+    p.add_argument("--no-plots", action="store_true", help="numpy images only, no curve")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    _add_events(p)
 
     p = sub.add_parser("bench", help="throughput and quality benchmarks (see docs/benchmarks.md)")
     from .tools.bench import add_arguments
@@ -100,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_events(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", choices=["jsonl"], help="print events as JSON lines on stdout")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .runtime import configure_process
@@ -109,12 +132,10 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "render": cmd_render,
         "eval": cmd_eval,
+        "compare": cmd_compare,
+        "bench": cmd_bench,
         "toy-scene": cmd_toy,
-    }.get(args.command)
-    if handler is None:
-        from .tools.bench import run as cmd_bench
-
-        handler = cmd_bench
+    }[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:
@@ -129,20 +150,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_error(args, exc: Exception) -> None:
     if getattr(args, "events", None) == "jsonl" and not getattr(args, "_error_emitted", False):
-        print(
-            json.dumps(
-                {"event": "error", "step": 0, "message": str(exc), "kind": type(exc).__name__}
-            ),
-            flush=True,
-        )
+        record = event("error", 0, message=str(exc), kind=type(exc).__name__)
+        print(json.dumps(record), flush=True)
     print(f"error: {exc}", file=sys.stderr)
 
 
 def train_config(args) -> TrainConfig:
     """The preset (on --resume: the run's saved configuration) plus the command line's changes."""
-    saved = Path(args.out) / "config.json"
-    if args.resume and saved.is_file():
-        base = _saved_config(saved)
+    run = RunFolder(args.out)
+    if args.resume and run.config_path.is_file():
+        base = _saved_config(run)
     else:
         base = preset(args.preset or "balanced")
     overrides = {}
@@ -159,10 +176,11 @@ def train_config(args) -> TrainConfig:
     return with_overrides(base, overrides)
 
 
-def _saved_config(path: Path) -> TrainConfig:
+def _saved_config(run: RunFolder) -> TrainConfig:
     """The configuration a run folder's ``config.json`` records (what ``--resume`` continues)."""
+    path = run.config_path
     try:
-        config = from_dict(json.loads(path.read_text(encoding="utf-8"))["config"])
+        config = from_dict(run.train_settings())
         validate(config)
         return config
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -179,15 +197,9 @@ def cmd_train(args) -> int:
     from .train.trainer import train
 
     config = train_config(args)
-    printer = _EventPrinter(jsonl=args.events == "jsonl", total=config.steps)
-
-    def on_event(record: dict) -> None:
-        if record["event"] == "error":
-            args._error_emitted = True
-        printer(record)
-
+    printer = _EventPrinter(args, total=config.steps)
     try:
-        result = train(config, args.dataset, args.out, resume=args.resume, on_event=on_event)
+        result = train(config, args.dataset, args.out, resume=args.resume, on_event=printer)
     finally:
         printer.close()
     if not printer.jsonl:
@@ -200,48 +212,53 @@ def cmd_train(args) -> int:
 
 
 class _EventPrinter:
-    """JSON lines on stdout, or a tqdm bar in a terminal, or a plain line per progress event."""
+    """Every job's events: JSON lines on stdout (``--events jsonl``); else, on stderr, a tqdm bar
+    for training in a terminal or a line per progress event, warnings and errors."""
 
-    def __init__(self, jsonl: bool, total: int):
-        self.jsonl, self.bar = jsonl, None
-        if not jsonl and sys.stderr.isatty():
+    def __init__(self, args, total: int = 0):
+        self.args, self.jsonl, self.bar = args, getattr(args, "events", None) == "jsonl", None
+        if not self.jsonl and args.command == "train" and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="step", dynamic_ncols=True)
 
     def __call__(self, record: dict) -> None:
+        if record["event"] == "error":
+            self.args._error_emitted = True
         if self.jsonl:
             print(json.dumps(record), flush=True)
             return
         kind = record["event"]
-        if kind == "start" and self.bar is not None:
-            self.bar.n = record["step"]
-            self.bar.total = record["total_steps"]
+        if kind == "warning":  # (errors: main() prints the one line for every failure)
+            print(f"warning: {record.get('message', '')}", file=sys.stderr, flush=True)
+        elif kind == "eval":
+            shown = {k: v for k, v in record.items() if k not in ("event", "time")}
+            print(f"eval: {json.dumps(shown)}", file=sys.stderr, flush=True)
+        elif kind == "start" and self.bar is not None:
+            self.bar.n, self.bar.total = record["step"], record["total_steps"]
             self.bar.refresh()
+        elif kind == "progress" and "done" in record:  # render, eval, compare: one line a view
+            shown = record.get("path") or record.get("name", "")
+            print(f"[{record['done']}/{record['total']}] {shown}", file=sys.stderr, flush=True)
         elif kind == "progress":
-            if self.bar is not None:
-                self.bar.update(record["step"] - self.bar.n)
-                self.bar.set_postfix(
-                    loss=f"{record['loss']:.4f}",
-                    psnr=f"{record['psnr'] or 0:.2f}",
-                    rays_s=f"{record['rays_per_s']:.0f}",
-                )
-            else:
-                print(
-                    f"step {record['step']}/{record['total_steps']} loss {record['loss']:.5f} "
-                    f"psnr {record['psnr'] or 0:.2f} rays/s {record['rays_per_s']:.0f} "
-                    f"eta {record['eta_s']:.0f}s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        elif kind in ("eval", "error"):
-            print(
-                kind
-                + ": "
-                + json.dumps({k: v for k, v in record.items() if k not in ("event", "time")}),
-                file=sys.stderr,
-                flush=True,
+            self._training_progress(record)
+
+    def _training_progress(self, record: dict) -> None:
+        if self.bar is not None:
+            self.bar.update(record["step"] - self.bar.n)
+            self.bar.set_postfix(
+                loss=f"{record['loss']:.4f}",
+                psnr=f"{record['psnr'] or 0:.2f}",
+                rays_s=f"{record['rays_per_s']:.0f}",
             )
+            return
+        print(
+            f"step {record['step']}/{record['total_steps']} loss {record['loss']:.5f} "
+            f"psnr {record['psnr'] or 0:.2f} rays/s {record['rays_per_s']:.0f} "
+            f"eta {record['eta_s']:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -249,18 +266,17 @@ class _EventPrinter:
 
 
 def cmd_render(args) -> int:
-    from .eval.renderer import Renderer, frames_to_render, render_frames
+    from .eval.renderer import render_job
 
-    renderer = Renderer.from_run_dir(args.run, args.device)
-    for note in renderer.run.notes:
-        print(f"warning: {note}", file=sys.stderr, flush=True)
-    frames = frames_to_render(renderer.run, args.cameras, args.split)
-
-    def on_view(index: int, total: int, path: Path) -> None:
-        print(f"[{index + 1}/{total}] {path}", file=sys.stderr, flush=True)
-
-    depth = None if args.depth == "none" else args.depth
-    manifest = render_frames(renderer, frames, args.out, depth_format=depth, on_view=on_view)
+    manifest = render_job(
+        args.run,
+        args.out,
+        cameras=args.cameras,
+        split=args.split,
+        depth_format=None if args.depth == "none" else args.depth,
+        device=args.device,
+        on_event=_EventPrinter(args),
+    )
     print(
         f"rendered {len(manifest['views'])} views in {manifest['seconds']:.1f}s -> {args.out}",
         file=sys.stderr,
@@ -272,11 +288,16 @@ def cmd_eval(args) -> int:
     from .eval.evaluate import evaluate_run
 
     report = evaluate_run(
-        args.run, args.split, max_views=args.max_views, device=args.device, out_dir=args.out
+        args.run,
+        args.split,
+        max_views=args.max_views,
+        device=args.device,
+        out_dir=args.out,
+        on_event=_EventPrinter(args),
     )
     if args.json:
         print(json.dumps(report))
-    else:
+    elif args.events != "jsonl":
         for view in report["views"]:
             print(f"{view['name']:>24}  PSNR {view['psnr']:6.2f}  SSIM {view['ssim']:.4f}")
         print(
@@ -284,6 +305,43 @@ def cmd_eval(args) -> int:
             f"({report['n_views']} views, {report['seconds']:.1f}s)"
         )
     return 0
+
+
+def cmd_compare(args) -> int:
+    from .eval.compare import compare
+
+    background = None
+    if args.background:
+        try:
+            background = tuple(float(v) for v in args.background.split(","))
+        except ValueError:
+            background = ()
+        if len(background) != 3:
+            raise ValueError(f"--background {args.background!r}: expected r,g,b")
+    report = compare(
+        args.gt,
+        args.nerf,
+        args.out,
+        run_dir=args.run,
+        background=background,
+        on_event=_EventPrinter(args),
+        use_matplotlib=not args.no_plots,
+    )
+    if args.json:
+        print(json.dumps(report))
+    ssim = report["ssim"] if report["ssim"] is not None else float("nan")
+    print(
+        f"compared {report['n_views']} views: PSNR {report['psnr']:.2f} dB, SSIM {ssim:.4f} "
+        f"-> {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .tools.bench import run
+
+    return run(args, say=lambda line: print(line, flush=True))
 
 
 def cmd_toy(args) -> int:

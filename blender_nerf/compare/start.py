@@ -2,7 +2,7 @@
 
 Blender renders the ground truth (``RUN/compare/ground_truth/``, with object masks) right away;
 then a background engine job renders the NeRF for the same cameras (``RUN/compare/nerf/``) and
-runs ``python -m nerf_engine.eval.compare``, which writes ``RUN/compare/report.json`` (PSNR and
+runs ``python -m nerf_engine compare``, which writes ``RUN/compare/report.json`` (PSNR and
 SSIM per view and mean, also inside the object mask), ``side_by_side*.png`` and
 ``training_curve.png``. At the end the numbers go into ``scene.nerf.compare_*`` and the images
 into Blender.
@@ -46,8 +46,8 @@ class CompareRequest:
         """The two argument lists (render, then compare) that run this with ``python``."""
         render = RenderRequest(self.run_dir, self.cameras, self.nerf_dir, "none", self.device)
         compare = [
-            python, "-m", "nerf_engine.eval.compare", "--gt", self.gt_dir, "--nerf", self.nerf_dir,
-            "--run", self.run_dir, "--out", self.out_dir,
+            python, "-m", "nerf_engine", "compare", "--gt", self.gt_dir, "--nerf", self.nerf_dir,
+            "--run", self.run_dir, "--out", self.out_dir, "--events", "jsonl",
         ]  # fmt: skip
         return [render.command(python), compare]
 
@@ -111,8 +111,9 @@ def finish_scene(
     nerf.compare_image = scene_io.show_image_file(out / report["side_by_side"], SIDE_BY_SIDE_NAME)
     if report.get("training_curve"):
         nerf.curve_image = scene_io.show_image_file(out / report["training_curve"], CURVE_NAME)
-    notes = "".join(f" Note: {note}." for note in report.get("notes", []))
-    return "INFO", summary(report, request.report_path) + notes + job.warnings_text()
+    # the engine's warnings: the report's notes, and the render's (an older checkpoint used)
+    notes = "".join(f" Note: {warning.rstrip('.')}." for warning in job.warnings)
+    return "INFO", summary(report, request.report_path) + notes
 
 
 def summary(report: dict, path: Path) -> str:

@@ -32,7 +32,7 @@ TORCH_VARIANTS = (
     ("DEFAULT", "PyPI Default", "PyPI's build: CUDA on Linux, CPU on Windows, MPS on macOS", None),
 )  # fmt: skip
 # What ``python -m nerf_engine`` imports besides torch (requirements.txt without the pins);
-# matplotlib draws Compare's training curve and labelled colour bar, scikit-image its SSIM.
+# matplotlib draws Compare's training curve and labelled colour bar; scikit-image computes SSIM.
 ENGINE_PACKAGES = ("numpy", "imageio", "pypng", "openexr", "tqdm", "matplotlib", "scikit-image")
 PIP_FLAGS = ("--upgrade", "--no-input", "--disable-pip-version-check")
 SITE_PACKAGES = "site-packages"
@@ -42,8 +42,8 @@ CHECK_TIMEOUT_S = 180.0  # importing a CUDA build of torch the first time can be
 CHECK_SCRIPT = """
 import importlib.util, json, sys
 info = {"python": sys.version.split()[0], "executable": sys.executable}
-modules = ("numpy", "png", "imageio", "OpenEXR", "matplotlib", "skimage", "nerf_engine")
-info["missing"] = [m for m in modules if importlib.util.find_spec(m) is None]
+info["missing"] = [m for m in ("numpy", "png", "imageio", "OpenEXR", "matplotlib", "skimage",
+                             "nerf_engine") if importlib.util.find_spec(m) is None]
 try:
     import torch
 except Exception as exc:

@@ -1,19 +1,18 @@
 """The engine job of Render Views (and of Compare, which renders the same way first).
 
-- :class:`RenderRequest`: ``python -m nerf_engine render RUN --cameras CAMERAS.json --out DIR``;
+- :class:`RenderRequest`: ``python -m nerf_engine render RUN --cameras CAMERAS.json --out DIR
+  --events jsonl``;
 - :func:`views_job`: engine commands that each go through the planned views, as an
-  :class:`~..jobs.engine_job.EngineJob` run from the add-on's folder.
+  :class:`~..jobs.engine_job.EngineJob` run from the add-on's folder (its progress: the
+  engine's ``progress`` events, ``done`` of ``total`` views).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..jobs import engine_python
 from ..jobs.engine_job import EngineJob
-
-VIEW_LINE = re.compile(r"^\[(\d+)/(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,7 @@ class RenderRequest:
         return [
             python, "-m", "nerf_engine", "render", self.run_dir, "--cameras", self.cameras,
             "--out", self.out_dir, "--depth", self.depth, "--device", self.device,
+            "--events", "jsonl",
         ]  # fmt: skip
 
 
@@ -40,7 +40,7 @@ def views_job(
     """The (not yet started) job of engine ``commands`` that each go through ``n_views`` views.
     It runs in the add-on's folder, so that ``python -m`` finds the engine that ships with it
     (``-m`` puts the working directory before ``PYTHONPATH``)."""
-    return ViewsJob(
+    return EngineJob(
         commands,
         total=n_views,
         label=label,
@@ -48,13 +48,3 @@ def views_job(
         cwd=engine_python.addon_dir(),
         grace_s=5.0,
     )
-
-
-class ViewsJob(EngineJob):
-    """Also counts the ``[i/n]`` lines the engine prints on stderr per view."""
-
-    def on_output(self, line: str) -> None:
-        match = VIEW_LINE.match(line.strip())
-        if match:
-            index = self._command_index
-            self.views_done[index] = max(self.views_done[index], int(match.group(1)))

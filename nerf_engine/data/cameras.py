@@ -57,13 +57,6 @@ class Intrinsics:
             h=int(h),
         )
 
-    def matrix(self) -> np.ndarray:
-        """The 3×3 calibration matrix K (for OpenCV-style +Z-forward, +Y-down camera axes)."""
-        return np.array(
-            [[self.fl_x, 0.0, self.cx], [0.0, self.fl_y, self.cy], [0.0, 0.0, 1.0]],
-            dtype=np.float64,
-        )
-
     def to_dict(self) -> dict:
         return {
             "fl_x": self.fl_x,

@@ -1,9 +1,19 @@
-"""Training events (the JSON-lines contract) and graceful stop on SIGINT/SIGTERM.
+"""The events every engine job speaks (the JSON-lines contract), and ``events.jsonl``.
 
-Every event is one JSON object: ``{"event": ..., "step": int, ...}`` with ``event`` one of start,
-progress, preview, checkpoint, eval, warning, done, error. ``warning`` (with ``message``) reports
-something the trainer recovered from, e.g. a NaN loss rolled back. Non-finite numbers are written
-as null so every line stays valid JSON.
+An event is one JSON object: ``{"event": kind, "step": int, ..., "time": unix seconds}`` with
+``kind`` one of :data:`EVENT_KINDS`, for every job (train, render, eval, compare):
+
+- ``start``: the job began (``job``; render/eval/compare: ``total`` views; train: ``total_steps``);
+- ``progress``: train: ``loss``, ``psnr``, ``rays_per_s``, ``elapsed_s``, ``eta_s``; other jobs:
+  ``done`` and ``total`` (views);
+- ``preview``, ``checkpoint``, ``eval``: training's outputs (paths, metrics);
+- ``warning``: something the job recovered from or the user should know (``message``);
+- ``error``: the job failed (``message``, ``kind``); ``done``: it ended (a summary).
+
+``step`` is the training step the job is at or renders (0 when there is none). Non-finite
+numbers are written as null so every line stays valid JSON. Library code hands events to an
+``on_event`` callback; the CLI prints them (``--events jsonl``) and the trainer also appends them
+to ``RUN/events.jsonl``. Standard library only: the add-on reads events inside Blender.
 """
 
 from __future__ import annotations
@@ -11,15 +21,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from .fileio import make_dir, output_error
 
 EVENT_KINDS = ("start", "progress", "preview", "checkpoint", "eval", "warning", "done", "error")
+OnEvent = Callable[[dict], None]
 
 
 def _finite(value):
@@ -32,12 +41,50 @@ def _finite(value):
     return value
 
 
+def event(kind: str, step: int = 0, /, **fields) -> dict:
+    """One event record: ``{"event": kind, "step": step, **fields, "time": now}``, JSON-safe.
+
+    Raises ValueError for a kind outside :data:`EVENT_KINDS`.
+    """
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(EVENT_KINDS)}")
+    return _finite({"event": kind, "step": int(step), **fields, "time": time.time()})
+
+
+def emit(on_event: OnEvent | None, kind: str, step: int = 0, /, **fields) -> dict:
+    """Build an :func:`event` and hand it to ``on_event`` (when there is one); returns it."""
+    record = event(kind, step, **fields)
+    if on_event is not None:
+        on_event(record)
+    return record
+
+
+def parse_event(line: str) -> dict | None:
+    """The event on one line of output or of ``events.jsonl``; None for any other line (text,
+    damaged JSON, an object without a string ``event``)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(record, dict) and isinstance(record.get("event"), str):
+        return record
+    return None
+
+
+def read_events(path: Path) -> list[dict]:
+    """Every readable event of an ``events.jsonl``, in order. A log cut off by a kill or damaged
+    on disk costs only its bad lines (bad bytes are replaced, bad records skipped)."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    return [record for line in text.splitlines() if (record := parse_event(line)) is not None]
+
+
 class EventLog:
     """Appends events to a JSON-lines file and hands each to an optional callback."""
 
-    def __init__(
-        self, path: Path, on_event: Callable[[dict], None] | None = None, append: bool = True
-    ):
+    def __init__(self, path: Path, on_event: OnEvent | None = None, append: bool = True):
         make_dir(path.parent)
         try:
             self.handle = open(path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
@@ -45,11 +92,10 @@ class EventLog:
             raise output_error(path, exc) from exc
         self.path, self.on_event = path, on_event
 
-    def emit(self, event: str, step: int, **fields) -> dict:
+    def emit(self, kind: str, step: int, /, **fields) -> dict:
         """Write the event and hand it to the callback — also when the write fails (a full
         disk), before raising :class:`~.fileio.OutputError`."""
-        assert event in EVENT_KINDS, event
-        record = _finite({"event": event, "step": int(step), **fields, "time": time.time()})
+        record = event(kind, step, **fields)
         try:
             self.handle.write(json.dumps(record, allow_nan=False) + "\n")
             self.handle.flush()
@@ -70,30 +116,3 @@ class EventLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[Callable[[], bool]]:
-    """Within the block, SIGINT/SIGTERM set a flag (the returned callable reads it) instead of
-    killing the process, so the trainer can checkpoint and exit cleanly. A second signal while the
-    flag is set acts as usual. Off the main thread (where Python cannot take signals) a no-op."""
-    seen = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield seen.is_set
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum, frame):
-        if seen.is_set():  # asked twice: stop now
-            signal.signal(signum, previous[signum])
-            signal.raise_signal(signum)
-            return
-        seen.set()
-
-    for sig in previous:
-        signal.signal(sig, handler)
-    try:
-        yield seen.is_set
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

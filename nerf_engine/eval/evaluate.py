@@ -1,4 +1,4 @@
-"""Evaluation: render the views of a split and compare them with their ground-truth images."""
+"""Evaluation: render the views of a split and measure them against their ground-truth images."""
 
 from __future__ import annotations
 
@@ -11,19 +11,16 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_run
-from ..config import TrainConfig
-from ..data.dataset import Split, load_rgba, read_split
+from ..data.dataset import Split, iter_rgba, read_split
+from ..data.events import OnEvent, emit
 from ..data.images import composite, write_png
-from ..data.scene_box import SceneBox
-from ..nerf.model import NeRF
-from ..nerf.rays import RayBounds
-from ..runtime import autocast_dtype, configure_process, rays_per_pass
-from .metrics import psnr, ssim
-from .renderer import render_view, view_name
+from ..runtime import configure_process
+from .metrics import SSIM_WINDOW, psnr, ssim
+from .renderer import Renderer, view_name
 
 
 def resize_image(image: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Antialiased bilinear resize of a float [H, W, C] image."""
+    """Antialiased bilinear resize of a float [H, W, C] image to ``w``×``h`` pixels."""
     if image.shape[:2] == (h, w):
         return image
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
@@ -32,43 +29,39 @@ def resize_image(image: np.ndarray, w: int, h: int) -> np.ndarray:
 
 
 def evaluate_views(
-    model: NeRF,
-    box: SceneBox,
-    bounds: RayBounds,
+    renderer: Renderer,
     split: Split,
-    config: TrainConfig,
-    dtype: torch.dtype | None,
+    *,
     out_dir: Path | None = None,
+    on_event: OnEvent | None = None,
+    step: int = 0,
 ) -> dict:
-    """PSNR and SSIM of every frame of ``split`` (images composited over the training background).
+    """PSNR and SSIM of every frame of ``split``, both images composited over the renderer's
+    training background.
 
     Returns ``{"psnr", "ssim", "n_views", "seconds", "views": [{"name", "psnr", "ssim"}, ...]}``;
-    ``psnr``/``ssim`` are means over views. With ``out_dir``, also writes each render as a PNG.
+    ``psnr``/``ssim`` are means over views (SSIM is NaN for images under 11 pixels a side). With
+    ``out_dir``, also writes each render as a PNG. ``on_event`` gets a ``progress`` event (``done``,
+    ``total``, ``name``) per view, with ``step`` (the model's training step).
     """
     started = time.perf_counter()
-    chunk_rays = rays_per_pass(config, next(model.parameters()).device, training=False)
+    background = renderer.config.background
     views = []
-    for index, (frame, rgba) in enumerate(zip(split.frames, load_rgba(split), strict=True)):
-        reference = composite(rgba, config.background)
-        rendered = render_view(
-            model,
-            box,
-            bounds,
-            frame.intrinsics,
-            frame.camera_to_world,
-            chunk_rays=chunk_rays,
-            dtype=dtype,
-        ).over(config.background)
+    for index, (frame, rgba) in enumerate(zip(split.frames, iter_rgba(split), strict=True)):
+        reference = composite(rgba, background)
+        rendered = renderer.render(frame.intrinsics, frame.camera_to_world).over(background)
         name = view_name(frame, index)
+        big_enough = min(rendered.shape[:2]) >= SSIM_WINDOW
         views.append(
             {
                 "name": name,
                 "psnr": psnr(rendered, reference),
-                "ssim": _ssim_or_nan(rendered, reference),
+                "ssim": ssim(rendered, reference) if big_enough else float("nan"),
             }
         )
         if out_dir is not None:
             write_png(Path(out_dir) / f"{name}.png", rendered)
+        emit(on_event, "progress", step, done=index + 1, total=len(split.frames), name=name)
     return {
         "psnr": float(np.mean([v["psnr"] for v in views])),
         "ssim": float(np.nanmean([v["ssim"] for v in views])) if views else float("nan"),
@@ -78,10 +71,6 @@ def evaluate_views(
     }
 
 
-def _ssim_or_nan(a: np.ndarray, b: np.ndarray) -> float:
-    return ssim(a, b) if min(a.shape[:2]) >= 11 else float("nan")
-
-
 def evaluate_run(
     run_dir: str | os.PathLike,
     split: str = "test",
@@ -89,16 +78,28 @@ def evaluate_run(
     max_views: int = 0,
     device: str = "auto",
     out_dir: str | os.PathLike | None = None,
+    on_event: OnEvent | None = None,
 ) -> dict:
-    """Render ``split`` of the run's dataset with its latest checkpoint and measure it."""
+    """The ``eval`` job: render ``split`` of the run's dataset with its newest readable checkpoint
+    and measure it (the first ``max_views`` views; 0 = all). Events: ``warning``, ``start``,
+    ``progress`` per view, ``done`` (with the means). Returns :func:`evaluate_views`' report plus
+    ``split``, ``step`` and ``run``."""
     configure_process()
     run = load_run(run_dir, device)
+    for note in run.notes:
+        emit(on_event, "warning", run.step, message=note)
     data = read_split(run.dataset_dir, split).first(max_views)
-    device_used = next(run.model.parameters()).device
-    bounds = RayBounds(run.box, run.config.sampling.use_aabb, device_used)
-    dtype = autocast_dtype(run.config.mixed_precision, device_used)
+    emit(on_event, "start", run.step, job="eval", total=len(data.frames), split=split)
     report = evaluate_views(
-        run.model, run.box, bounds, data, run.config, dtype, Path(out_dir) if out_dir else None
+        Renderer.for_run(run),
+        data,
+        out_dir=Path(out_dir) if out_dir else None,
+        on_event=on_event,
+        step=run.step,
     )
     report.update(split=split, step=run.step, run=str(run.run_dir))
+    emit(
+        on_event, "done", run.step, job="eval", psnr=report["psnr"], ssim=report["ssim"],
+        n_views=report["n_views"], seconds=report["seconds"],
+    )  # fmt: skip
     return report

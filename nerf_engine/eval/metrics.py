@@ -1,9 +1,11 @@
-"""Image quality metrics: PSNR and SSIM (Wang et al. 2004, the variant NeRF papers report).
+"""Image quality metrics: PSNR, and SSIM (Wang et al. 2004) from scikit-image.
 
-SSIM uses an 11-tap Gaussian window with σ = 1.5, K1 = 0.01, K2 = 0.03, data range 1, population
-covariances, averaged over the pixels whose window lies inside the image and over the channels —
-the same numbers as ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
-use_sample_covariance=False, data_range=1)`` (a test checks it).
+SSIM is the variant NeRF papers report: an 11-tap Gaussian window with σ = 1.5, K1 = 0.01,
+K2 = 0.03, data range 1, population covariances, averaged over the pixels whose window lies inside
+the image and over the channels — ``skimage.metrics.structural_similarity(gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=1)``. The per-pixel map that masked SSIM and
+Compare use comes from the same call (``full=True``). scikit-image is imported where it is used:
+importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 11  # scikit-image's window for σ = 1.5 (a Gaussian truncated at 3.5σ)
+SSIM_BORDER = (SSIM_WINDOW - 1) // 2  # pixels on each side without a whole window
 
 
 def mse_to_psnr(mse: float) -> float:
@@ -21,7 +25,8 @@ def mse_to_psnr(mse: float) -> float:
 
 
 def psnr(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """PSNR of ``image`` against ``reference`` ([H, W, C] in [0, 1]); ``mask`` [H, W] limits it."""
+    """PSNR in dB of ``image`` against ``reference`` ([H, W, C] in [0, 1]); ``mask`` [H, W]
+    limits it to those pixels (NaN when the mask is empty)."""
     diff = (np.asarray(image, np.float64) - np.asarray(reference, np.float64)) ** 2
     if mask is not None:
         keep = np.asarray(mask, bool)
@@ -31,38 +36,41 @@ def psnr(image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = Non
     return mse_to_psnr(float(diff.mean()))
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    return g / g.sum()
+def ssim_map(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM of two [H, W, C] (or [H, W]) images in [0, 1], averaged over the channels:
+    [H − 10, W − 10], the pixels whose 11×11 window lies inside the image (its mean is
+    :func:`ssim`). Raises ValueError for different shapes or a side under 11 pixels."""
+    from skimage.metrics import structural_similarity
+
+    a, b = np.asarray(image, np.float64), np.asarray(reference, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"ssim: image shapes differ: {a.shape} vs {b.shape}")
+    if min(a.shape[0], a.shape[1]) < SSIM_WINDOW:
+        raise ValueError(
+            f"ssim: images must be at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels, got "
+            f"{a.shape[1]}×{a.shape[0]}"
+        )
+    _, full = structural_similarity(
+        a, b, gaussian_weights=True, sigma=SSIM_SIGMA, use_sample_covariance=False,
+        data_range=1.0, channel_axis=-1 if a.ndim == 3 else None, full=True,
+    )  # fmt: skip
+    if full.ndim == 3:
+        full = full.mean(axis=-1)
+    inner = slice(SSIM_BORDER, -SSIM_BORDER)
+    return full[inner, inner]
 
 
 def ssim(image: np.ndarray, reference: np.ndarray) -> float:
-    """Mean SSIM of two [H, W, C] (or [H, W]) images in [0, 1]. Needs H, W ≥ 11."""
-    a = torch.as_tensor(np.asarray(image, np.float64))
-    b = torch.as_tensor(np.asarray(reference, np.float64))
-    if a.shape != b.shape:
-        raise ValueError(f"ssim: image shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
-    if a.ndim == 2:
-        a, b = a[..., None], b[..., None]
-    if min(a.shape[0], a.shape[1]) < 11:
-        raise ValueError(
-            f"ssim: images must be at least 11×11 pixels, got {a.shape[1]}×{a.shape[0]}"
-        )
-    a = a.permute(2, 0, 1)[:, None]  # [C, 1, H, W]
-    b = b.permute(2, 0, 1)[:, None]
-    g = _gaussian_window()
+    """Mean SSIM of two [H, W, C] (or [H, W]) images in [0, 1]; H, W ≥ 11 (ValueError else)."""
+    return float(ssim_map(image, reference).mean())
 
-    def blur(x: torch.Tensor) -> torch.Tensor:  # separable Gaussian, "valid" region only
-        x = F.conv2d(x, g.view(1, 1, -1, 1))
-        return F.conv2d(x, g.view(1, 1, 1, -1))
 
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
-        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
-    )
-    return float(s.mean())
+def masked_ssim(values: np.ndarray, mask: np.ndarray | None) -> float:
+    """Mean of an :func:`ssim_map` over the pixels of ``mask`` [H, W] bool (all pixels without
+    one); NaN when no pixel of the mask has a whole window inside the image."""
+    if mask is not None:
+        inner = mask[
+            SSIM_BORDER : SSIM_BORDER + values.shape[0], SSIM_BORDER : SSIM_BORDER + values.shape[1]
+        ]
+        values = values[inner]
+    return float(values.mean()) if values.size else float("nan")

@@ -1,4 +1,5 @@
-"""Rendering full images from a trained field, and writing them as files.
+"""Rendering full images from a trained field: one :class:`Renderer`, and the ``render`` job that
+writes a folder of images.
 
 Images are rendered in chunks of rays without gradients on the model's device and returned as numpy.
 Output PNGs are RGBA with straight alpha = accumulated opacity, so compositing one over the training
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +18,18 @@ import numpy as np
 import torch
 
 from ..checkpoint import LoadedRun, load_run
+from ..config import TrainConfig
 from ..data.cameras import Intrinsics
 from ..data.dataset import Frame, read_split, read_transforms
+from ..data.events import OnEvent, emit
 from ..data.fileio import make_dir, write_json_atomic
 from ..data.images import composite, write_exr, write_png, write_png16
 from ..data.scene_box import SceneBox
 from ..nerf.model import NeRF, render_rays
 from ..nerf.rays import RayBounds, image_rays_tensor
 from ..runtime import autocast_dtype, configure_process, rays_per_pass
+
+DEPTH_FORMATS = ("png16", "exr")
 
 
 @dataclass
@@ -37,73 +42,67 @@ class RenderedView:
         return composite(self.rgba, background)
 
 
-@torch.no_grad()
-def render_view(
-    model: NeRF,
-    box: SceneBox,
-    bounds: RayBounds,
-    intrinsics: Intrinsics,
-    camera_to_world: np.ndarray,
-    *,
-    chunk_rays: int = 4096,
-    dtype: torch.dtype | None = None,
-    early_stop: float | None = None,
-) -> RenderedView:
-    """Render one camera (world-space pose) at the intrinsics' resolution."""
-    device = next(model.parameters()).device
-    if early_stop is None:
-        early_stop = model.sampling_cfg.early_stop
-    rays_o, rays_d = image_rays_tensor(intrinsics, box.to_unit_poses(camera_to_world), device)
-    rgb_parts, acc_parts, depth_parts = [], [], []
-    for start in range(0, rays_o.shape[0], chunk_rays):
-        rays = bounds(rays_o[start : start + chunk_rays], rays_d[start : start + chunk_rays])
-        out = render_rays(
-            model, rays, None, perturb=False, autocast_dtype=dtype, early_stop=early_stop
-        ).final
-        rgb_parts.append(out.rgb.float().cpu())
-        acc_parts.append(out.acc.float().cpu())
-        depth_parts.append(out.depth.float().cpu())
-    h, w = intrinsics.h, intrinsics.w
-    premultiplied = torch.cat(rgb_parts).numpy().reshape(h, w, 3)
-    acc = torch.cat(acc_parts).numpy().reshape(h, w, 1).clip(0.0, 1.0)
-    depth = torch.cat(depth_parts).numpy().reshape(h, w) * box.scale
-    straight = np.where(acc > 1e-6, premultiplied / np.maximum(acc, 1e-6), 0.0).clip(0.0, 1.0)
-    depth = np.where(acc[..., 0] > 1e-3, depth, 0.0)
-    return RenderedView(
-        rgba=np.concatenate([straight, acc], axis=-1).astype(np.float32),
-        depth=depth.astype(np.float32),
-    )
-
-
 class Renderer:
-    """A loaded run, ready to render any camera."""
+    """A field ready to render any camera: the model (coarse + fine), the scene box it was trained
+    in, and how to run it (ray bounds, autocast dtype, rays per chunk) as its configuration says.
 
-    def __init__(self, run: LoadedRun, chunk_rays: int | None = None):
-        self.run = run
-        cfg = run.config
-        self.device = next(run.model.parameters()).device
-        self.bounds = RayBounds(run.box, cfg.sampling.use_aabb, self.device)
-        self.dtype = autocast_dtype(cfg.mixed_precision, self.device)
-        self.chunk_rays = chunk_rays or rays_per_pass(cfg, self.device, training=False)
+    Used for the ``render`` and ``eval`` jobs, training previews, the final evaluation and the
+    benchmarks alike. The model's device is the renderer's device.
+    """
+
+    def __init__(
+        self,
+        model: NeRF,
+        box: SceneBox,
+        config: TrainConfig,
+        *,
+        chunk_rays: int | None = None,
+    ):
+        """``chunk_rays``: rays per forward pass (default: what ``config`` gives on the model's
+        device)."""
+        self.model, self.box, self.config = model, box, config
+        self.device = next(model.parameters()).device
+        self.bounds = RayBounds(box, config.sampling.use_aabb, self.device)
+        self.dtype = autocast_dtype(config.mixed_precision, self.device)
+        self.chunk_rays = chunk_rays or rays_per_pass(config, self.device, training=False)
 
     @classmethod
-    def from_run_dir(cls, run_dir: str | os.PathLike, device: str = "auto") -> Renderer:
-        configure_process()
-        return cls(load_run(run_dir, device))
+    def for_run(cls, run: LoadedRun) -> Renderer:
+        return cls(run.model, run.box, run.config)
 
+    @torch.no_grad()
     def render(self, intrinsics: Intrinsics, camera_to_world: np.ndarray) -> RenderedView:
-        return render_view(
-            self.run.model,
-            self.run.box,
-            self.bounds,
-            intrinsics,
-            camera_to_world,
-            chunk_rays=self.chunk_rays,
-            dtype=self.dtype,
+        """Render one camera: ``camera_to_world`` [4, 4] in world units, at the intrinsics'
+        resolution. Depth comes back in world units (metres for a Blender scene)."""
+        box, early_stop = self.box, self.config.sampling.early_stop
+        rays_o, rays_d = image_rays_tensor(
+            intrinsics, box.to_unit_poses(camera_to_world), self.device
+        )
+        rgb_parts, acc_parts, depth_parts = [], [], []
+        for start in range(0, rays_o.shape[0], self.chunk_rays):
+            part = slice(start, start + self.chunk_rays)
+            rays = self.bounds(rays_o[part], rays_d[part])
+            out = render_rays(
+                self.model, rays, None, perturb=False, autocast_dtype=self.dtype,
+                early_stop=early_stop,
+            ).final  # fmt: skip
+            rgb_parts.append(out.rgb.float().cpu())
+            acc_parts.append(out.acc.float().cpu())
+            depth_parts.append(out.depth.float().cpu())
+        h, w = intrinsics.h, intrinsics.w
+        premultiplied = torch.cat(rgb_parts).numpy().reshape(h, w, 3)
+        acc = torch.cat(acc_parts).numpy().reshape(h, w, 1).clip(0.0, 1.0)
+        depth = torch.cat(depth_parts).numpy().reshape(h, w) * box.scale
+        straight = np.where(acc > 1e-6, premultiplied / np.maximum(acc, 1e-6), 0.0).clip(0.0, 1.0)
+        depth = np.where(acc[..., 0] > 1e-3, depth, 0.0)
+        return RenderedView(
+            rgba=np.concatenate([straight, acc], axis=-1).astype(np.float32),
+            depth=depth.astype(np.float32),
         )
 
 
 def view_name(frame: Frame, index: int) -> str:
+    """The file stem a view is written under: its image's name, else ``view_<index>``."""
     if frame.file_path:
         stem = Path(frame.file_path.replace("\\", "/")).name
         stem = (
@@ -122,10 +121,16 @@ def render_frames(
     out_dir: str | os.PathLike,
     *,
     depth_format: str | None = "png16",
-    on_view: Callable[[int, int, Path], None] | None = None,
+    on_event: OnEvent | None = None,
+    step: int = 0,
+    run_dir: str | None = None,
 ) -> dict:
     """Render ``frames`` into ``out_dir`` as ``<name>.png`` (+ ``<name>_depth.png|.exr``) and
-    write ``render.json`` listing the files and the depth encoding. Returns that manifest."""
+    write ``render.json`` listing the files and the depth encoding. Returns that manifest.
+
+    ``on_event`` gets a ``progress`` event (``done``, ``total``, ``name``, ``path``) after each
+    view; ``step`` (the model's training step) and ``run_dir`` are recorded in the manifest.
+    """
     out = make_dir(out_dir)
     views, names = [], set()
     started = time.perf_counter()
@@ -143,11 +148,13 @@ def render_frames(
         }
         entry.update(_write_depth(out, name, view.depth, depth_format))
         views.append(entry)
-        if on_view:
-            on_view(index, len(frames), out / f"{name}.png")
+        emit(
+            on_event, "progress", step, done=index + 1, total=len(frames), name=name,
+            path=str(out / f"{name}.png"),
+        )  # fmt: skip
     manifest = {
-        "run": str(renderer.run.run_dir),
-        "step": renderer.run.step,
+        "run": run_dir,
+        "step": step,
         "seconds": time.perf_counter() - started,
         "views": views,
     }
@@ -180,3 +187,40 @@ def frames_to_render(
     if cameras is not None:
         return list(read_transforms(cameras, require_images=False).frames)
     return list(read_split(run.dataset_dir, split or "test").frames)
+
+
+def render_job(
+    run_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    cameras: str | os.PathLike | None = None,
+    split: str | None = None,
+    depth_format: str | None = "png16",
+    device: str = "auto",
+    on_event: OnEvent | None = None,
+) -> dict:
+    """The ``render`` job: the run's newest readable checkpoint renders the cameras of
+    ``cameras`` (a transforms file whose frames need no images) or of ``split`` of its dataset
+    into ``out_dir``. Events: ``warning`` (a newer checkpoint did not read), ``start``,
+    ``progress`` per view, ``done``. Returns the ``render.json`` manifest.
+
+    Raises CheckpointError/DatasetError (ValueErrors) naming the file for bad input, and
+    OutputError when ``out_dir`` cannot be written.
+    """
+    if depth_format is not None and depth_format not in DEPTH_FORMATS:
+        raise ValueError(f"depth format {depth_format!r}: use one of {', '.join(DEPTH_FORMATS)}")
+    configure_process()
+    run = load_run(run_dir, device)
+    for note in run.notes:
+        emit(on_event, "warning", run.step, message=note)
+    frames = frames_to_render(run, cameras, split)
+    emit(on_event, "start", run.step, job="render", total=len(frames), run=str(run.run_dir))
+    manifest = render_frames(
+        Renderer.for_run(run), frames, out_dir, depth_format=depth_format, on_event=on_event,
+        step=run.step, run_dir=str(run.run_dir),
+    )  # fmt: skip
+    emit(
+        on_event, "done", run.step, job="render", n_views=len(manifest["views"]),
+        seconds=manifest["seconds"], out=str(out_dir),
+    )  # fmt: skip
+    return manifest

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from ..data.cameras import Intrinsics
 from ..data.dataset import Frame, read_split, write_transforms
 from ..data.images import write_png
 from ..runtime import configure_process, cpu_has_native_bf16, resolve_device, synchronize
-from ..train.trainer import build_state, train_step
+from ..train.trainer import Trainer
 from .bench_curves import (
     curves_table,
     plot_curves,
@@ -150,39 +151,37 @@ def _cpu_times() -> tuple[float, float]:
     return usage.ru_utime, usage.ru_stime
 
 
-def training_flops(state, n_samples: int) -> float:
+def training_flops(trainer: Trainer, n_samples: int) -> float:
     """FLOPs of training on ``n_samples`` field evaluations (the count the step reports: rays that
     miss the scene box cost nothing): forward + backward ≈ 3 × forward."""
-    return 3.0 * state.model.coarse.flops_per_sample() * n_samples
+    return 3.0 * trainer.model.coarse.flops_per_sample() * n_samples
 
 
 def measure(config: TrainConfig, dataset: Path, steps: int) -> dict:
     """Throughput right after initialisation (before any occupancy-grid warm-up)."""
     reset_peak_memory()
     with tempfile.TemporaryDirectory() as tmp:
-        state = build_state(config, str(dataset), Path(tmp))
+        trainer = Trainer(config, str(dataset), Path(tmp))
         for _ in range(2):  # warm-up: allocator, autocast caches, lazy init
-            train_step(state)
-            state.step += 1
-        synchronize(state.device)
+            trainer.step()
+        synchronize(trainer.device)
         user0, sys0 = _cpu_times()
         start = time.perf_counter()
         n_samples = 0
         for _ in range(steps):
-            n_samples += train_step(state)[2]
-            state.step += 1  # as train() does: grid updates keep their cadence
-        synchronize(state.device)
+            n_samples += trainer.step().n_samples
+        synchronize(trainer.device)
         seconds = time.perf_counter() - start
         user1, sys1 = _cpu_times()
         frame = read_split(dataset, "test").frames[0]
-        render_s = time_render(state, frame)
+        render_s = time_render(trainer.renderer, frame)
         return {
             "preset": config.preset,
-            "precision": "bf16" if state.dtype == torch.bfloat16 else "fp32",
-            "rays_per_pass": state.pass_rays,
+            "precision": "bf16" if trainer.dtype == torch.bfloat16 else "fp32",
+            "rays_per_pass": trainer.pass_rays,
             "ms_per_step": 1000 * seconds / steps,
             "train_rays_per_s": config.batch_rays * steps / seconds,
-            "gflops": training_flops(state, n_samples) / seconds / 1e9,
+            "gflops": training_flops(trainer, n_samples) / seconds / 1e9,
             "cpu_user_s": user1 - user0,
             "cpu_system_s": sys1 - sys0,
             "peak_gib": peak_memory_gib(),
@@ -191,7 +190,8 @@ def measure(config: TrainConfig, dataset: Path, steps: int) -> dict:
         }
 
 
-def run(args) -> int:
+def run(args, say: Callable[[str], None]) -> int:
+    """``bench`` with the parsed arguments; ``say`` shows each result line as it is measured."""
     configure_process()
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,29 +212,28 @@ def run(args) -> int:
             "fp32": matmul_peak(device, torch.float32),
             "bf16": matmul_peak(device, torch.bfloat16),
         }
-        print(environment_line(results), flush=True)
+        say(environment_line(results))
         results["rows"] = rows = []
         for name in args.presets.split(","):
             for precision in args.precision.split(","):
                 row = measure(variant(name, precision.strip(), args.device), dataset, args.steps)
                 row["peak_gflops"] = peaks[row["precision"]]
                 rows.append(row)
-                print(format_row(row), flush=True)
+                say(format_row(row))
         if args.reference:
             sizes = {**REFERENCE_PAPER, "steps": 3}
             results["reference"] = run_reference(dataset, 1e9, sizes, 0)
             results["reference_tuned"] = run_reference(dataset, 1e9, sizes, 0, tuned_malloc=True)
-            print(
+            say(
                 f"reference NeRF, paper sizes: {results['reference']['rays_per_s']:.0f} rays/s, "
-                f"tuned allocator {results['reference_tuned']['rays_per_s']:.0f} rays/s",
-                flush=True,
+                f"tuned allocator {results['reference_tuned']['rays_per_s']:.0f} rays/s"
             )
         if args.curves:
-            results["curves"] = run_curves(args, dataset)
+            results["curves"] = run_curves(args, dataset, say)
         if args.memory:
             results["memory"] = measure_memory(args.device, Path(tmp))
-            print(f"memory: {results['memory']}", flush=True)
-    write_reports(args, results)
+            say(f"memory: {results['memory']}")
+    write_reports(args, results, say)
     return 0
 
 
@@ -297,7 +296,7 @@ finally:
                    if line.startswith('VmHWM:'))
     except (OSError, StopIteration):
         kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print('PEAK_KIB', kib, file=sys.stderr)
+    sys.stderr.write(f'PEAK_KIB {kib}\n')
 """
 
 
@@ -312,7 +311,7 @@ def _child_peak_gib(args: list) -> float:
     return int(peaks[-1]) / 2**20
 
 
-def run_curves(args, dataset: Path) -> dict:
+def run_curves(args, dataset: Path, say: Callable[[str], None]) -> dict:
     curves = {}
     names = args.curve_presets or ",".join(
         n for n in args.presets.split(",") if not n.startswith("paper")
@@ -320,12 +319,12 @@ def run_curves(args, dataset: Path) -> dict:
     for name in names.split(","):
         config = variant(name, "auto", args.device)
         curves[f"{name} (ours)"] = train_against_clock(config, dataset, args.curves)
-        print(f"{name}: {curves[f'{name} (ours)']['curve'][-1]}", flush=True)
+        say(f"{name}: {curves[f'{name} (ours)']['curve'][-1]}")
     bf16 = cpu_has_native_bf16()
     flags = ("--aabb", "--bf16") if bf16 else ("--aabb",)
     reference = run_reference(dataset, args.curves, REFERENCE_SMALL, flags=flags, tuned_malloc=True)
     curves[f"reference 4x128, 32+32, {'bf16' if bf16 else 'fp32'}, box bounds"] = reference
-    print(f"reference: {reference['curve'][-1] if reference['curve'] else None}", flush=True)
+    say(f"reference: {reference['curve'][-1] if reference['curve'] else None}")
     return curves
 
 
@@ -355,11 +354,13 @@ def reference_lines(results: dict) -> str:
     return text
 
 
-def write_reports(args, results: dict) -> None:
+def write_reports(args, results: dict, say: Callable[[str], None]) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.plot and "curves" in results:
-        plot_curves(results["curves"], Path(args.plot), environment_line(results))
+        why_not = plot_curves(results["curves"], Path(args.plot), environment_line(results))
+        if why_not:
+            say(why_not)
     if args.markdown:
         text = markdown_table(results["rows"], args) + "\n" + environment_line(results) + "\n"
         if "reference" in results:

@@ -17,9 +17,9 @@ import numpy as np
 from ..config import TrainConfig
 from ..data.dataset import Frame, read_split
 from ..eval.evaluate import evaluate_views
-from ..eval.renderer import render_view
+from ..eval.renderer import Renderer
 from ..runtime import synchronize
-from ..train.trainer import build_state, train_step
+from ..train.trainer import Trainer
 
 THRESHOLDS_DB = (20.0, 24.0, 26.0, 29.0)
 # The plain reference NeRF lives in the repository's benchmarks/ folder, beside the engine; the
@@ -50,32 +50,29 @@ def train_against_clock(
     """Train ``config`` for ``seconds`` of training; PSNR of 4 test views at ``evals`` points."""
     test = read_split(dataset, "test").first(4)
     with tempfile.TemporaryDirectory() as tmp:
-        state = build_state(config, str(dataset), Path(tmp))
+        trainer = Trainer(config, str(dataset), Path(tmp))
         curve, trained, next_eval, window = [], 0.0, seconds / evals, []
-        while trained < seconds and state.step < config.steps:
+        while trained < seconds and trainer.global_step < config.steps:
             start = time.perf_counter()
-            state.time_fraction = trained / seconds  # as `train --max-seconds` does
-            n_samples = train_step(state)[2]
-            state.step += 1
-            synchronize(state.device)
+            trainer.time_fraction = trained / seconds  # as `train --max-seconds` does
+            n_samples = trainer.step().n_samples
+            synchronize(trainer.device)
             elapsed = time.perf_counter() - start
             trained += elapsed
             window.append((trained, elapsed, n_samples))
             if trained >= next_eval or trained >= seconds:
-                report = evaluate_views(
-                    state.model, state.box, state.bounds, test, config, state.dtype
-                )
-                curve.append([trained, report["psnr"], state.step])
+                report = evaluate_views(trainer.renderer, test)
+                curve.append([trained, report["psnr"], trainer.global_step])
                 next_eval += seconds / evals
-        if not curve or curve[-1][2] != state.step:  # stopped at the preset's last step
-            report = evaluate_views(state.model, state.box, state.bounds, test, config, state.dtype)
-            curve.append([trained, report["psnr"], state.step])
+        if not curve or curve[-1][2] != trainer.global_step:  # stopped at the preset's last step
+            report = evaluate_views(trainer.renderer, test)
+            curve.append([trained, report["psnr"], trainer.global_step])
         tail = [w for w in window if w[0] >= 0.75 * trained]  # steady state: grid warm, if any
-        render_s = time_render(state, test.frames[0])
-        grid = state.model.occupancy
+        render_s = time_render(trainer.renderer, test.frames[0])
+        grid = trainer.model.occupancy
     return {
         "curve": curve,
-        "steps": state.step,
+        "steps": trainer.global_step,
         "rays_per_s_steady": config.batch_rays * len(tail) / max(sum(w[1] for w in tail), 1e-9),
         "samples_per_ray_steady": sum(w[2] for w in tail) / max(len(tail) * config.batch_rays, 1),
         "render_s_per_view": render_s,
@@ -83,19 +80,11 @@ def train_against_clock(
     }
 
 
-def time_render(state, frame: Frame) -> float:
-    """Seconds to render ``frame`` with the state's model, as the add-on's renders run."""
+def time_render(renderer: Renderer, frame: Frame) -> float:
+    """Seconds to render ``frame`` with ``renderer``, as the add-on's renders run."""
     start = time.perf_counter()
-    render_view(
-        state.model,
-        state.box,
-        state.bounds,
-        frame.intrinsics,
-        frame.camera_to_world,
-        chunk_rays=state.chunk_rays,
-        dtype=state.dtype,
-    )
-    synchronize(state.device)
+    renderer.render(frame.intrinsics, frame.camera_to_world)
+    synchronize(renderer.device)
     return time.perf_counter() - start
 
 
@@ -167,15 +156,15 @@ def curves_table(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(results: dict[str, dict], path: Path, title: str) -> None:
+def plot_curves(results: dict[str, dict], path: Path, title: str) -> str | None:
+    """Plot test PSNR against training minutes into ``path``; returns why not, or None."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print(f"matplotlib is not installed: no plot written to {path}", file=sys.stderr)
-        return
+        return f"matplotlib is not installed: no plot written to {path}"
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for name, r in results.items():
         if r["curve"]:
@@ -191,3 +180,4 @@ def plot_curves(results: dict[str, dict], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return None

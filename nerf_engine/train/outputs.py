@@ -11,10 +11,10 @@ from ..data.fileio import write_bytes_atomic, write_json_atomic
 from ..data.images import composite, read_rgba, write_png
 from ..eval.evaluate import evaluate_views, resize_image
 from ..eval.metrics import psnr
-from ..eval.renderer import render_view
 
 if TYPE_CHECKING:
-    from .trainer import TrainState
+    from ..data.cameras import Intrinsics
+    from .trainer import Trainer
 
 
 def preview_frame(dataset_dir: str, train_split: Split) -> Frame:
@@ -25,65 +25,60 @@ def preview_frame(dataset_dir: str, train_split: Split) -> Frame:
     return train_split.frames[0]
 
 
-def _preview_intrinsics(state: TrainState):
-    intr = state.preview.intrinsics
-    scale = min(1.0, state.config.preview_max_side / max(intr.w, intr.h))
+def _preview_intrinsics(trainer: Trainer) -> Intrinsics:
+    intr = trainer.preview.intrinsics
+    scale = min(1.0, trainer.config.preview_max_side / max(intr.w, intr.h))
     return intr.scaled(max(1, round(intr.w * scale)), max(1, round(intr.h * scale)))
 
 
-def write_preview_target(state: TrainState) -> None:
-    intr = _preview_intrinsics(state)
-    rgb = composite(read_rgba(state.preview.image_path), state.config.background)
-    write_png(state.run_dir / "previews" / "target.png", resize_image(rgb, intr.w, intr.h))
+def write_preview_target(trainer: Trainer) -> None:
+    """The preview view's own image, at the preview size, over the training background."""
+    intr = _preview_intrinsics(trainer)
+    rgb = composite(read_rgba(trainer.preview.image_path), trainer.config.background)
+    write_png(trainer.run.preview_target, resize_image(rgb, intr.w, intr.h))
 
 
-def write_preview(state: TrainState, log: EventLog) -> None:
-    state.preview_step = state.step
-    intr = _preview_intrinsics(state)
-    view = render_view(
-        state.model,
-        state.box,
-        state.bounds,
-        intr,
-        state.preview.camera_to_world,
-        chunk_rays=state.chunk_rays,
-        dtype=state.dtype,
-    )
-    rgb = view.over(state.config.background)
-    folder = state.run_dir / "previews"
-    path = folder / f"step_{state.step:07d}.png"
+def write_preview(trainer: Trainer, log: EventLog) -> None:
+    """Render the preview view at the current step; a ``preview`` event with its PSNR."""
+    trainer.preview_step = trainer.global_step
+    view = trainer.renderer.render(_preview_intrinsics(trainer), trainer.preview.camera_to_world)
+    rgb = view.over(trainer.config.background)
+    run = trainer.run
+    path = run.preview_path(trainer.global_step)
     write_png(path, rgb)
-    write_bytes_atomic(folder / "latest.png", path.read_bytes())
-    target = read_rgba(folder / "target.png")[..., :3]
+    write_bytes_atomic(run.preview_latest, path.read_bytes())
+    target = read_rgba(run.preview_target)[..., :3]
     log.emit(
         "preview",
-        state.step,
+        trainer.global_step,
         path=str(path),
-        latest=str(folder / "latest.png"),
-        target=str(folder / "target.png"),
+        latest=str(run.preview_latest),
+        target=str(run.preview_target),
         psnr=psnr(rgb, target),
     )
 
 
-def final_eval(state: TrainState, log: EventLog) -> float | None:
-    if state.config.eval_views <= 0:
+def final_eval(trainer: Trainer, log: EventLog) -> float | None:
+    """Measure the first ``eval_views`` test (else val) views into ``metrics.json`` and an
+    ``eval`` event; the mean PSNR, or None when there is nothing to measure."""
+    if trainer.config.eval_views <= 0:
         return None
-    split = next((s for s in ("test", "val") if s in available_splits(state.dataset_dir)), None)
+    dataset_dir = trainer.dataset_dir
+    split = next((s for s in ("test", "val") if s in available_splits(dataset_dir)), None)
     if split is None:
         return None
+    step = trainer.global_step
     try:
-        frames = read_split(state.dataset_dir, split).first(state.config.eval_views)
-        report = evaluate_views(
-            state.model, state.box, state.bounds, frames, state.config, state.dtype
-        )
+        frames = read_split(dataset_dir, split).first(trainer.config.eval_views)
+        report = evaluate_views(trainer.renderer, frames, step=step)
     except DatasetError as exc:  # the model is saved; a broken test split only costs the metrics
-        log.emit("eval", state.step, split=split, error=str(exc))
+        log.emit("eval", step, split=split, error=str(exc))
         return None
-    report.update(step=state.step, split=split)
-    write_json_atomic(state.run_dir / "metrics.json", report)
+    report.update(step=step, split=split)
+    write_json_atomic(trainer.run.metrics_path, report)
     log.emit(
         "eval",
-        state.step,
+        step,
         split=split,
         psnr=report["psnr"],
         ssim=report["ssim"],

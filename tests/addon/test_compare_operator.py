@@ -110,6 +110,6 @@ def test_compare_trained_views_matches_eval_and_beats_a_constant_image(
     for name in ("r_0", "r_1"):
         write_png(constant / f"{name}.png", np.full((24, 24, 4), 0.5, np.float32))
     args = ["--gt", out / "ground_truth", "--nerf", constant, "--out", tmp_path / "worse"]
-    worse = _engine("nerf_engine.eval.compare", *args, "--run", trained_run.run, "--json")
+    worse = _engine("nerf_engine", "compare", *args, "--run", trained_run.run, "--json")
     assert report["psnr"] > worse["psnr"] + 3
     _check_shown_in_blender(nerf, report, out)

@@ -115,7 +115,7 @@ class backends:
 
 def _fake_wheel(folder: Path, name: str) -> None:
     """A pure-Python wheel of the distribution ``name``: a stand-in module, nothing inside."""
-    stem = name.replace("-", "_")  # wheel file and .dist-info names spell "-" as "_"
+    stem = name.replace("-", "_")  # a wheel's file name spells the distribution with '_'
     dist = f"{stem}-99.0.dist-info"
     module = MODULES.get(name, name)
     files = {

@@ -354,6 +354,22 @@ def test_truncated_checkpoints(scene, unicode_run, tmp_path, operator, prefix):
     ]  # fmt: skip
 
 
+def test_a_damaged_newest_checkpoint_is_skipped_and_reports_say_so(scene, unicode_run, tmp_path):
+    """The engine renders from the checkpoint before a damaged newest one and says so in a
+    warning event; Render Views and Compare end their reports with it."""
+    run = _damaged_copy(unicode_run[1], tmp_path, None)
+    newest = run / "checkpoints" / "step_0000010.pt"
+    newest.write_bytes(newest.read_bytes()[:200])
+    nerf = _use_run(scene, run, tmp_path / "render")
+    assert bpy.ops.nerf.render_views() == {"FINISHED"}, nerf.job_status
+    assert "of the NeRF at step 5 into" in nerf.job_status
+    assert "1 warning: " in nerf.job_status and "step_0000010.pt" in nerf.job_status
+    assert nerf.job_status.endswith("Using the checkpoint before it.")
+    assert bpy.ops.nerf.compare() == {"FINISHED"}, nerf.job_status
+    assert nerf.job_status.startswith("Compared 1 view(s)")
+    assert "Note: " in nerf.job_status and "step_0000010.pt" in nerf.job_status
+
+
 def test_an_unreadable_config_is_refused_before_the_engine_starts(scene, unicode_run, tmp_path):
     run = _damaged_copy(unicode_run[1], tmp_path, None)
     (run / "config.json").write_text('{"dataset": ')

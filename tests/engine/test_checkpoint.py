@@ -12,7 +12,8 @@ import pytest
 import torch
 from engine_helpers import tiny_config
 
-from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run, read_checkpoint
+from nerf_engine.checkpoint import CheckpointError, load_run, read_checkpoint
+from nerf_engine.data.run_folder import RunFolder
 from nerf_engine.train.trainer import train
 
 
@@ -26,7 +27,7 @@ def trained_run(toy_dataset, tmp_path_factory):
 def copy_run(trained_run, tmp_path):
     target = tmp_path / "run"
     shutil.copytree(trained_run, target)
-    return target, list_checkpoints(target)[-1]
+    return target, RunFolder(target).checkpoints()[-1]
 
 
 def test_a_good_checkpoint_loads(trained_run):
@@ -177,7 +178,7 @@ def test_resuming_from_a_pickle_that_runs_code_refuses_and_never_runs_it(
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(toy_dataset, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(steps=10, eval_views=0), toy_dataset, run)
-    older, newest = list_checkpoints(run)[-2:]
+    older, newest = RunFolder(run).checkpoints()[-2:]
     newest.write_bytes(newest.read_bytes()[:100])
 
     loaded = load_run(run, "cpu")
@@ -196,7 +197,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(toy_dataset, t
 def test_when_no_checkpoint_reads_the_newest_ones_error_is_raised(trained_run, tmp_path):
     run, ckpt = copy_run(trained_run, tmp_path)
     shutil.copy(ckpt, ckpt.with_name("step_0000003.pt"))
-    for path in list_checkpoints(run):
+    for path in RunFolder(run).checkpoints():
         path.write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="none of the 2 checkpoints reads") as err:
         load_run(run, "cpu")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,13 +129,67 @@ def test_sigterm_checkpoints_and_resume_continues(toy_dataset, tmp_path):
 )
 def test_bad_input_is_one_clear_line_and_exit_2(toy_dataset, tmp_path, args, message):
     args = [a.format(tmp=tmp_path, data=toy_dataset) for a in args]
-    result = engine(*args, *(["--events", "jsonl"] if args[0] == "train" else []))
+    result = engine(*args, "--events", "jsonl")
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
-    if args[0] == "train":
-        error = events_of(result.stdout)[-1]
-        assert error["event"] == "error" and message in error["message"]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    error = events_of(result.stdout)[-1]
+    assert error["event"] == "error" and message in error["message"]
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def _job_events(result: subprocess.CompletedProcess, job: str, total: int) -> list[dict]:
+    """The events of a finished render/eval/compare job, checked against the contract."""
+    assert result.returncode == 0, result.stderr
+    events = events_of(result.stdout)
+    assert all(isinstance(e["step"], int) and isinstance(e["time"], float) for e in events)
+    start, *progress, done = [e for e in events if e["event"] != "warning"]
+    assert (start["event"], start["job"], start["total"]) == ("start", job, total)
+    assert [(e["event"], e["done"], e["total"]) for e in progress] == [
+        ("progress", i, total) for i in range(1, total + 1)
+    ]
+    assert (done["event"], done["job"], done["n_views"]) == ("done", job, total)
+    return events
+
+
+def test_render_eval_and_compare_speak_the_events_of_train(toy_dataset, tmp_path):
+    """One job flow: every job prints the same JSON-lines events (start, progress with done and
+    total, done; error on failure), so the add-on needs one watcher and no text parsing."""
+    run = tmp_path / "run"
+    assert engine("train", toy_dataset, "--out", run, "--steps", 4, *TINY).returncode == 0
+    n = len(read_split(toy_dataset, "test").frames)
+    renders = tmp_path / "renders"
+    result = engine(
+        "render", run, "--split", "test", "--out", renders, "--depth", "none", "--events", "jsonl"
+    )
+    events = _job_events(result, "render", n)
+    assert {e["step"] for e in events} == {4}
+    assert [Path(e["path"]) for e in events[1:-1]] == sorted(renders.glob("r_*.png"))
+    result = engine("eval", run, "--events", "jsonl", "--device", "cpu")
+    done = _job_events(result, "eval", n)[-1]
+    assert 0 < done["psnr"] < 100 and 0 < done["ssim"] <= 1
+    gt = tmp_path / "gt"  # the test images themselves as ground truth
+    gt.mkdir()
+    for frame in read_split(toy_dataset, "test").frames:
+        shutil.copyfile(frame.image_path, gt / frame.image_path.name)
+    result = engine(
+        "compare", "--gt", gt, "--nerf", renders, "--run", run, "--out", tmp_path / "cmp",
+        "--events", "jsonl", "--no-plots",
+    )  # fmt: skip
+    done = _job_events(result, "compare", n)[-1]
+    report = json.loads(Path(done["report"]).read_text())
+    assert done["psnr"] == pytest.approx(report["psnr"]) and report["n_views"] == n
+    warnings = [e for e in events_of(result.stdout) if e["event"] == "warning"]
+    assert [w["message"] for w in warnings] == report["notes"]
+    # the module path of earlier versions is an alias of the subcommand
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    alias = subprocess.run(
+        [sys.executable, "-m", "nerf_engine.compare", "--gt", str(gt), "--nerf", str(renders),
+         "--out", str(tmp_path / "alias"), "--no-plots", "--json"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert alias.returncode == 0, alias.stderr
+    assert json.loads(alias.stdout)["n_views"] == n
 
 
 def test_bench_runs_and_reports_every_figure(tmp_path):

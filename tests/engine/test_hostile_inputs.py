@@ -20,10 +20,11 @@ from engine_helpers import tiny_config
 from PIL import Image
 
 from nerf_engine import cli
-from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run
+from nerf_engine.checkpoint import CheckpointError, load_run
 from nerf_engine.data.dataset import load_rgba, read_split, read_transforms
 from nerf_engine.data.events import EventLog
 from nerf_engine.data.fileio import OutputError, write_json_atomic
+from nerf_engine.data.run_folder import RunFolder
 from nerf_engine.eval.evaluate import evaluate_run
 from nerf_engine.eval.renderer import Renderer, render_frames
 from nerf_engine.tools.toy_scene import make_toy_dataset
@@ -74,7 +75,9 @@ def test_render_folder_below_a_regular_file(trained, tmp_path):
     blocker.write_bytes(b"x")
     frames = read_split(trained["data"], "test").frames
     with pytest.raises(OutputError, match="a file stands where a folder should be"):
-        render_frames(Renderer(load_run(trained["run"], "cpu")), frames, blocker / "renders")
+        render_frames(
+            Renderer.for_run(load_run(trained["run"], "cpu")), frames, blocker / "renders"
+        )
 
 
 def test_read_only_run_folder(small_dataset, tmp_path):
@@ -139,7 +142,7 @@ def test_full_disk_while_checkpointing_keeps_the_last_checkpoint_and_resume_work
         train(config, small_dataset, run, on_event=fill_the_disk_after_the_first_checkpoint)
     assert last_event(run)["event"] == "error"
     assert "step_0000010.pt: cannot write (No space left" in last_event(run)["message"]
-    assert [p.name for p in list_checkpoints(run)] == ["step_0000005.pt"]
+    assert [p.name for p in RunFolder(run).checkpoints()] == ["step_0000005.pt"]
     assert load_run(run, "cpu").step == 5 and temporary_files(run) == []
     monkeypatch.undo()  # space freed
     result = train(config, small_dataset, run, resume=True)
@@ -165,13 +168,13 @@ def test_resume_with_a_damaged_config_json(trained, tmp_path, capsys, content):
     run = tmp_path / "run"
     shutil.copytree(trained["run"], run)
     (run / "config.json").write_text(content)
-    before = list_checkpoints(run)[-1].read_bytes()
+    before = RunFolder(run).checkpoints()[-1].read_bytes()
     args = ["train", str(trained["data"]), "--out", str(run), "--resume", "--steps", "4"]
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {run / 'config.json'}: unreadable run configuration (")
     assert "restore it, or resume with the run's --preset" in err and "Traceback" not in err
-    assert list_checkpoints(run)[-1].read_bytes() == before
+    assert RunFolder(run).checkpoints()[-1].read_bytes() == before
     with pytest.raises(CheckpointError):
         cli.train_config(cli.build_parser().parse_args(args))
 
@@ -232,7 +235,7 @@ def test_spaces_and_non_ascii_names_work_end_to_end(tmp_path):
 
     out = tmp_path / "Ausgabe Bilder ü"
     frames = read_split(data, "test").frames
-    manifest = render_frames(Renderer(load_run(run, "cpu")), frames, out)
+    manifest = render_frames(Renderer.for_run(load_run(run, "cpu")), frames, out)
     image = out / manifest["views"][0]["image"]
     assert image.name == "Ansicht Nr. r_0 – é.png" and image.is_file()
     report = evaluate_run(run, "test", device="cpu")

@@ -7,9 +7,10 @@ import numpy as np
 import torch
 
 from nerf_engine.checkpoint import load_run
+from nerf_engine.config import with_overrides
 from nerf_engine.data.dataset import read_split
 from nerf_engine.eval.metrics import psnr
-from nerf_engine.eval.renderer import render_view
+from nerf_engine.eval.renderer import Renderer
 from nerf_engine.nerf.occupancy import OccupancyGrid
 from nerf_engine.nerf.rays import RayBounds, image_rays_tensor
 
@@ -60,17 +61,15 @@ def test_accelerated_rendering_matches_plain_rendering(toy_dataset, preview_run)
     run = load_run(preview_run[0], "cpu")
     model, box = run.model, run.box
     assert model.occupancy is not None and 0.0 < model.occupancy.occupied_fraction() < 0.95
-    bounds = RayBounds(box, True, torch.device("cpu"))
+    assert run.config.sampling.use_aabb and run.config.sampling.early_stop == 1e-4
+    fast_renderer = Renderer.for_run(run)
+    plain_renderer = Renderer(model, box, with_overrides(run.config, {"sampling.early_stop": 0}))
     for frame in read_split(toy_dataset, "test").frames:
-        fast = render_view(
-            model, box, bounds, frame.intrinsics, frame.camera_to_world, early_stop=1e-4
-        )
+        fast = fast_renderer.render(frame.intrinsics, frame.camera_to_world)
         plain_model_no_grid = model.occupancy
         model.occupancy = None  # the same weights, every sample evaluated, no early stop
         try:
-            plain = render_view(
-                model, box, bounds, frame.intrinsics, frame.camera_to_world, early_stop=0.0
-            )
+            plain = plain_renderer.render(frame.intrinsics, frame.camera_to_world)
         finally:
             model.occupancy = plain_model_no_grid
         agreement = psnr(fast.over((1, 1, 1)), plain.over((1, 1, 1)))

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from nerf_engine.data.images import read_rgba, write_png
-from nerf_engine.eval import compare
-from nerf_engine.eval.metrics import psnr, ssim
+from nerf_engine.eval import compare, plots
+from nerf_engine.eval.metrics import masked_ssim, psnr, ssim, ssim_map
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _image(seed: int, shape=(24, 32)) -> np.ndarray:
@@ -45,13 +45,13 @@ def _folders(tmp_path: Path, names=("a", "b"), noise=0.05):
 
 def test_ssim_map_mean_is_the_engines_ssim():
     a, b = _image(0)[..., :3], _image(1)[..., :3]
-    values = compare.ssim_map(a, b)
+    values = ssim_map(a, b)
     assert values.shape == (24 - 10, 32 - 10)
     assert values.mean() == pytest.approx(ssim(a, b), abs=1e-9)
     mask = np.zeros((24, 32), bool)
     mask[:, 16:] = True  # the right half: windows centred there
-    assert compare.masked_ssim(values, mask) == pytest.approx(values[:, 11:].mean())
-    assert np.isnan(compare.masked_ssim(values, np.zeros((24, 32), bool)))
+    assert masked_ssim(values, mask) == pytest.approx(values[:, 11:].mean())
+    assert np.isnan(masked_ssim(values, np.zeros((24, 32), bool)))
 
 
 def test_metrics_composite_over_the_background_like_eval(tmp_path):
@@ -115,7 +115,7 @@ def test_without_matplotlib_the_images_are_drawn_with_numpy(tmp_path):
     assert any("matplotlib is not installed" in note for note in report["notes"])
     assert report["training_curve"] is None
     image = read_rgba(tmp_path / "out" / "side_by_side.png")
-    factor = -(-compare.MIN_PANEL_PX // 32)  # 32 px panels, enlarged to at least 256
+    factor = -(-plots.MIN_PANEL_PX // 32)  # 32 px panels, enlarged to at least 256
     assert image.shape[0] == 24 * factor
     gt_rgba = read_rgba(gt / "a.png")
     over_white = gt_rgba[..., :3] * gt_rgba[..., 3:] + (1 - gt_rgba[..., 3:])
@@ -123,10 +123,10 @@ def test_without_matplotlib_the_images_are_drawn_with_numpy(tmp_path):
 
 
 def test_colour_bar_runs_from_dark_to_bright():
-    values = np.linspace(0, compare.ERROR_MAX, 50)[None]
-    brightness = compare.colorize(values)[0].sum(-1)
+    values = np.linspace(0, plots.ERROR_MAX, 50)[None]
+    brightness = plots.colorize(values)[0].sum(-1)
     assert np.all(np.diff(brightness) > 0)
-    assert np.allclose(compare.colorize(np.array([[10.0]])), compare.RAMP[-1])
+    assert np.allclose(plots.colorize(np.array([[10.0]])), plots.RAMP[-1])
 
 
 def test_cli_constant_image_scores_lower_and_bad_input_exits_2(tmp_path):
@@ -137,7 +137,7 @@ def test_cli_constant_image_scores_lower_and_bad_input_exits_2(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def run(*args):
-        cmd = [sys.executable, "-m", "nerf_engine.eval.compare", *map(str, args)]
+        cmd = [sys.executable, "-m", "nerf_engine", "compare", *map(str, args)]
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
     good = run("--gt", gt, "--nerf", nerf, "--out", tmp_path / "good", "--json")

@@ -75,14 +75,15 @@ def test_threads_setting(monkeypatch):
 def test_compiled_fields_compute_what_the_eager_ones_do(toy_dataset, tmp_path):
     """torch.compile (inductor; needs a C++ compiler) changes speed, not results, and keeps the
     parameter names, so a compiled run's checkpoint loads anywhere."""
-    from nerf_engine.train.trainer import build_state, train_step
+    from nerf_engine.train.trainer import Trainer
 
     losses = []
     for compiled in (False, True):
         config = tiny_config(compile=compiled, mixed_precision="off", precrop_steps=0)
-        state = build_state(config, str(toy_dataset), tmp_path / f"run_{compiled}")
-        names = sorted(state.model.state_dict())
-        assert (state.model.coarse._compiled_call_impl is not None) == compiled
-        losses.append([float(train_step(state)[0]) for _ in range(3)])
+        trainer = Trainer(config, str(toy_dataset), tmp_path / f"run_{compiled}")
+        names = sorted(trainer.model.state_dict())
+        assert (trainer.model.coarse._compiled_call_impl is not None) == compiled
+        losses.append([float(trainer.step().loss) for _ in range(3)])
+        assert trainer.global_step == 3
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
     assert all("_orig_mod" not in name for name in names)

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 from nerf_engine.config import ModelConfig, SamplingConfig, preset
-from nerf_engine.nerf.model import NeRF, NeRFField, RayBatch, padded_count, render_rays
+from nerf_engine.nerf.field import NeRFField
+from nerf_engine.nerf.model import NeRF, padded_count, render_rays
+from nerf_engine.nerf.rays import RayBatch
 
 
 def test_paper_architecture():

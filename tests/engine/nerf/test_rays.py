@@ -8,7 +8,8 @@ import torch
 from nerf_engine.data.cameras import Intrinsics, camera_rays, look_at
 from nerf_engine.data.dataset import Frame
 from nerf_engine.data.scene_box import SceneBox
-from nerf_engine.nerf.rays import CameraTensors, PixelSampler
+from nerf_engine.nerf.pixel_sampler import PixelSampler
+from nerf_engine.nerf.rays import CameraTensors
 
 
 def test_mixed_sizes_uniform_over_pixels_and_rays_match_their_pixels():

@@ -10,11 +10,12 @@ import pytest
 import torch
 from engine_helpers import tiny_config
 
-from nerf_engine.checkpoint import CheckpointError, list_checkpoints, load_run, read_checkpoint
+from nerf_engine.checkpoint import CheckpointError, load_run, read_checkpoint
 from nerf_engine.config import preset
 from nerf_engine.data.dataset import DatasetError, load_rgba, read_split
 from nerf_engine.data.events import EVENT_KINDS
 from nerf_engine.data.images import composite
+from nerf_engine.data.run_folder import RunFolder
 from nerf_engine.eval.metrics import psnr
 from nerf_engine.eval.renderer import Renderer
 from nerf_engine.tools.toy_scene import AABB
@@ -47,7 +48,7 @@ def test_preview_training_learns_the_scene_and_does_not_collapse(toy_dataset, pr
     assert metrics["n_views"] == 3 and metrics["psnr"] == pytest.approx(result.psnr)
     assert result.psnr > baseline + 6.0
     # not collapsed: where the ground truth is opaque, the model is too
-    renderer = Renderer(load_run(run, "cpu"))
+    renderer = Renderer.for_run(load_run(run, "cpu"))
     split = read_split(toy_dataset, "test")
     for frame, rgba in zip(split.frames, load_rgba(split), strict=True):
         view = renderer.render(frame.intrinsics, frame.camera_to_world)
@@ -101,11 +102,11 @@ def test_stop_and_resume_equals_an_uninterrupted_run(toy_dataset, tmp_path):
         should_stop=stop_at(7, seen),
     )
     assert (first.stopped, first.step) == ("cancelled", 7)
-    assert [p.name for p in list_checkpoints(tmp_path / "resumed")] == ["step_0000007.pt"]
+    assert [p.name for p in RunFolder(tmp_path / "resumed").checkpoints()] == ["step_0000007.pt"]
     second = train(config, toy_dataset, tmp_path / "resumed", resume=True)
     assert (second.stopped, second.step) == ("completed", 16)
-    a = read_checkpoint(list_checkpoints(tmp_path / "straight")[-1])
-    b = read_checkpoint(list_checkpoints(tmp_path / "resumed")[-1])
+    a = read_checkpoint(RunFolder(tmp_path / "straight").checkpoints()[-1])
+    b = read_checkpoint(RunFolder(tmp_path / "resumed").checkpoints()[-1])
     for key, value in a["model"].items():
         torch.testing.assert_close(b["model"][key], value, rtol=0, atol=1e-6, msg=key)
     assert torch.equal(a["generator"], b["generator"])
@@ -117,12 +118,12 @@ def test_stop_and_resume_equals_an_uninterrupted_run(toy_dataset, tmp_path):
 def test_time_budget_stops_with_a_checkpoint(toy_dataset, tmp_path):
     result = train(tiny_config(steps=100_000, max_seconds=1.5), toy_dataset, tmp_path / "run")
     assert result.stopped == "time_budget" and 0 < result.step < 100_000
-    assert list_checkpoints(tmp_path / "run")[-1].name == f"step_{result.step:07d}.pt"
+    assert RunFolder(tmp_path / "run").checkpoints()[-1].name == f"step_{result.step:07d}.pt"
 
 
 def test_an_existing_run_is_never_overwritten(toy_dataset, tmp_path):
     train(tiny_config(steps=5), toy_dataset, tmp_path / "run")
-    ckpt = list_checkpoints(tmp_path / "run")[-1]
+    ckpt = RunFolder(tmp_path / "run").checkpoints()[-1]
     before = ckpt.read_bytes()
     with pytest.raises(CheckpointError, match="--resume"):
         train(tiny_config(steps=5), toy_dataset, tmp_path / "run")
@@ -131,7 +132,7 @@ def test_an_existing_run_is_never_overwritten(toy_dataset, tmp_path):
         train(
             tiny_config(steps=10, **{"model.width": 48}), toy_dataset, tmp_path / "run", resume=True
         )
-    assert list_checkpoints(tmp_path / "run") == [ckpt] and ckpt.read_bytes() == before
+    assert RunFolder(tmp_path / "run").checkpoints() == [ckpt] and ckpt.read_bytes() == before
     with pytest.raises(CheckpointError, match="no checkpoint to resume"):
         train(tiny_config(), toy_dataset, tmp_path / "fresh", resume=True)
 
@@ -143,7 +144,7 @@ def test_a_bad_dataset_fails_with_an_error_event_and_no_checkpoint(tmp_path):
         train(tiny_config(), tmp_path / "data", tmp_path / "run")
     events = read_events(tmp_path / "run")
     assert events[-1]["event"] == "error" and "no frames" in events[-1]["message"]
-    assert list_checkpoints(tmp_path / "run") == []
+    assert RunFolder(tmp_path / "run").checkpoints() == []
 
 
 def test_learning_rate_decays_exponentially_to_its_final_value():
@@ -179,7 +180,7 @@ def test_final_step_is_saved_and_previewed_once(toy_dataset, tmp_path):
 def test_stopped_before_the_first_step_writes_no_checkpoint(toy_dataset, tmp_path):
     result = train(tiny_config(steps=10), toy_dataset, tmp_path / "run", should_stop=lambda: True)
     assert (result.stopped, result.step) == ("cancelled", 0)
-    assert list_checkpoints(tmp_path / "run") == []
+    assert RunFolder(tmp_path / "run").checkpoints() == []
     assert read_events(tmp_path / "run")[-1]["checkpoint"] is None
 
 

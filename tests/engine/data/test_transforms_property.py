@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(os.name == "nt", reason="symlinks need privilege
 SETTINGS = settings(
     max_examples=200,
     deadline=None,
-    database=None,  # every run explores afresh; a failure prints its example
+    database=None,  # derandomized (tests/conftest.py): every run draws the same examples
     suppress_health_check=[HealthCheck.too_slow],
 )
 
@@ -228,3 +228,9 @@ def test_the_spy_sees_a_read_outside(root):
         Image.open(root.parent / "secret.png").close()
         (root / "link.png").read_bytes()
     assert [Path(p).resolve() for p in opened] == [(root.parent / "secret.png").resolve()] * 2
+
+
+def test_the_property_tests_draw_the_same_examples_every_run():
+    """CI failures replay here: derandomized unless explicitly asked to explore."""
+    exploring = os.environ.get("HYPOTHESIS_PROFILE") == "explore"
+    assert SETTINGS.derandomize != exploring

@@ -3,7 +3,7 @@ NaN (once, repeatedly, or because the learning rate is absurd). SIGTERM's gracef
 tested in test_cli.py (test_sigterm_checkpoints_and_resume_continues).
 
 The NaN is put into a real weight of the real model between two training steps (the model is taken
-from ``build_state`` by a spy); everything else — forward, backward, Adam, the check and the roll
+from the ``Trainer`` by a spy); everything else — forward, backward, Adam, the check and the roll
 back — runs as in production.
 """
 
@@ -22,13 +22,14 @@ import torch
 from engine_helpers import tiny_config
 
 from nerf_engine import cli
-from nerf_engine.checkpoint import list_checkpoints, load_run, read_checkpoint
+from nerf_engine.checkpoint import load_run, read_checkpoint
+from nerf_engine.data.run_folder import RunFolder
 from nerf_engine.tools.toy_scene import make_toy_dataset
 from nerf_engine.train import trainer
 from nerf_engine.train.guard import DivergedError
 from nerf_engine.train.trainer import learning_rate, train
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_kill_9_while_writing_a_checkpoint_keeps_the_previous_one_and_resume_wor
     # the kill landed mid-write: the temporary file holds half a checkpoint, the real name nothing
     assert half_written.is_file() and half_written.parent == run / "checkpoints"
     assert half_written.name.startswith(".step_0000010.pt.")
-    assert [p.name for p in list_checkpoints(run)] == ["step_0000005.pt"]
+    assert [p.name for p in RunFolder(run).checkpoints()] == ["step_0000005.pt"]
     assert load_run(run, "cpu").step == 5
 
     result = train(tiny_config(steps=12, eval_views=0), small_dataset, run, resume=True)
@@ -118,15 +119,15 @@ def test_kill_9_while_writing_a_checkpoint_keeps_the_previous_one_and_resume_wor
 
 @pytest.fixture
 def live_state(monkeypatch) -> list:
-    """The TrainState of the run in progress (appended when ``train`` builds it)."""
+    """The Trainer of the run in progress (appended when ``train`` builds it)."""
     states: list = []
-    real_build_state = trainer.build_state
 
-    def spy(*args, **kwargs):
-        states.append(real_build_state(*args, **kwargs))
-        return states[-1]
+    class Spy(trainer.Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            states.append(self)
 
-    monkeypatch.setattr(trainer, "build_state", spy)
+    monkeypatch.setattr(trainer, "Trainer", Spy)
     return states
 
 
@@ -167,7 +168,7 @@ def test_a_nan_rolls_back_halves_the_learning_rate_warns_and_goes_on(
         assert e["loss"] is not None and e["loss"] < 1.0
     # no NaN was ever saved: every checkpoint loads (load_run refuses NaN weights)
     assert [e["step"] for e in events if e["event"] == "checkpoint"] == [5, 10, 15]
-    final = read_checkpoint(list_checkpoints(run)[-1])
+    final = read_checkpoint(RunFolder(run).checkpoints()[-1])
     assert final["lr_scale"] == 0.5 and load_run(run, "cpu").step == 15
     assert all_finite(live_state[0].model)
     # and a resumed run keeps the lowered learning rate
@@ -200,7 +201,7 @@ def test_a_nan_that_keeps_coming_back_stops_with_a_clear_error_and_keeps_the_goo
     kinds = [e["event"] for e in events_of(run)]
     assert kinds.count("warning") == 2 and kinds[-1] == "error"
     assert events_of(run)[-1]["message"] == str(info.value)
-    assert list_checkpoints(run) == [kept] and all_finite(load_run(run, "cpu").model)
+    assert RunFolder(run).checkpoints() == [kept] and all_finite(load_run(run, "cpu").model)
 
 
 def test_an_absurd_learning_rate_diverges_for_real_and_the_command_fails(
@@ -219,4 +220,4 @@ def test_an_absurd_learning_rate_diverges_for_real_and_the_command_fails(
     assert events[-1]["message"].startswith("training diverged: the loss or the weights became")
     assert "nothing was trained yet" in events[-1]["message"]
     assert err.startswith("error: training diverged") and "Traceback" not in err
-    assert list_checkpoints(run) == []
+    assert RunFolder(run).checkpoints() == []
