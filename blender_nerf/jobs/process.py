@@ -18,7 +18,6 @@ died without that (a crash, SIGKILL) still stops at its next event: its stdout p
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import signal
@@ -27,6 +26,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+
+from ..nerf_engine.data.events import parse_event
 
 STATES = ("new", "running", "finished", "failed", "cancelled")
 DONE_STATES = ("finished", "failed", "cancelled")
@@ -216,7 +217,7 @@ class ProcessJob:
             if kind == "eof":
                 self._open_streams -= 1
                 continue
-            record = _parse_event(line) if kind == "out" else None
+            record = parse_event(line) if kind == "out" else None
             if record is None:
                 self.output.append(line)
                 self.on_output(line)
@@ -310,19 +311,6 @@ def _read_lines(stream, kind: str, out: queue.Queue) -> None:
         pass
     finally:
         out.put(("eof", kind))
-
-
-def _parse_event(line: str) -> dict | None:
-    text = line.strip()
-    if not text.startswith("{"):
-        return None
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return None
-    if isinstance(record, dict) and isinstance(record.get("event"), str):
-        return record
-    return None
 
 
 def _looks_like_exception(line: str) -> bool:
