@@ -99,9 +99,9 @@ SWITCHES = {
     "accel": ACCEL,
     "noaccel": NO_ACCEL,
     "compile": {"compile": True},
-    # the clock, not the preset's step count, ends training (as `train --max-seconds S --steps N`
-    # with a large N): what a time budget buys when the preset alone would stop sooner
-    "clock": {"steps": 10**7},
+    # the clock, not the preset's step count, ends training (as `train --max-seconds S` does):
+    # what a time budget buys when the preset alone would stop sooner
+    "clock": {"steps": 0},
 }
 
 

@@ -52,7 +52,7 @@ def train_against_clock(
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, str(dataset), Path(tmp))
         curve, trained, next_eval, window = [], 0.0, seconds / evals, []
-        while trained < seconds and trainer.global_step < config.steps:
+        while trained < seconds and (config.until_budget or trainer.global_step < config.steps):
             start = time.perf_counter()
             trainer.time_fraction = trained / seconds  # as `train --max-seconds` does
             n_samples = trainer.step().n_samples
