@@ -39,8 +39,10 @@ def evaluate_views(
     """PSNR and SSIM of every frame of ``split``, both images composited over the renderer's
     training background.
 
-    Returns ``{"psnr", "ssim", "n_views", "seconds", "views": [{"name", "psnr", "ssim"}, ...]}``;
-    ``psnr``/``ssim`` are means over views (SSIM is NaN for images under 11 pixels a side). With
+    Returns ``{"psnr", "ssim", "alpha_error", "n_views", "seconds", "views": [{"name", "psnr",
+    "ssim", "alpha_error"}, ...]}``; the metrics are means over views (SSIM is NaN for images under
+    11 pixels a side; ``alpha_error`` is the mean absolute difference between the rendered
+    opacity and the image's alpha, 0–1: what compositing in Blender depends on). With
     ``out_dir``, also writes each render as a PNG. ``on_event`` gets a ``progress`` event (``done``,
     ``total``, ``name``) per view, with ``step`` (the model's training step).
     """
@@ -49,7 +51,8 @@ def evaluate_views(
     views = []
     for index, (frame, rgba) in enumerate(zip(split.frames, iter_rgba(split), strict=True)):
         reference = composite(rgba, background)
-        rendered = renderer.render(frame.intrinsics, frame.camera_to_world).over(background)
+        view = renderer.render(frame.intrinsics, frame.camera_to_world)
+        rendered = view.over(background)
         name = view_name(frame, index)
         big_enough = min(rendered.shape[:2]) >= SSIM_WINDOW
         views.append(
@@ -57,6 +60,7 @@ def evaluate_views(
                 "name": name,
                 "psnr": psnr(rendered, reference),
                 "ssim": ssim(rendered, reference) if big_enough else float("nan"),
+                "alpha_error": float(np.abs(view.rgba[..., 3] - rgba[..., 3]).mean()),
             }
         )
         if out_dir is not None:
@@ -65,6 +69,7 @@ def evaluate_views(
     return {
         "psnr": float(np.mean([v["psnr"] for v in views])),
         "ssim": float(np.nanmean([v["ssim"] for v in views])) if views else float("nan"),
+        "alpha_error": float(np.mean([v["alpha_error"] for v in views])),
         "n_views": len(views),
         "seconds": time.perf_counter() - started,
         "views": views,
