@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("bpy")
 
 from nerf_engine.data.dataset import load_rgba, read_split
+from nerf_engine.tools.suite import at_budget
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "scene_suite.py"
@@ -53,3 +54,26 @@ def test_every_scene_builds_renders_and_is_cached(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert before == {f.name: (f / "train" / "r_0.png").stat().st_mtime_ns for f in folders}
     assert stamps == {f.name: json.loads((f / ".suite.json").read_text()) for f in folders}
+
+
+def test_bench_suite_trains_each_scene_beside_the_reference(tmp_path):
+    """`bench --suite` builds what is missing, trains per budget, and reports every scene with the
+    mean and the worst scene."""
+    cmd = [sys.executable, "-m", "nerf_engine", "bench", "--suite", str(tmp_path / "suite")]
+    cmd += ["--suite-resolution", "24", "--suite-views", "4", "--suite-test", "1"]
+    cmd += ["--suite-scenes", "thin_structures,alpha_plant", "--budgets", "0.5,1"]
+    cmd += ["--json", str(tmp_path / "suite.json"), "--markdown", str(tmp_path / "suite.md")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads((tmp_path / "suite.json").read_text())
+    assert data["budgets"] == [0.5, 1.0]
+    assert set(data["scenes"]) == {"thin_structures_24", "alpha_plant_24"}
+    for scene in data["scenes"].values():
+        assert set(scene) == {"preview", "reference"}
+        for name, run in scene.items():
+            for budget in (0.5, 1.0):  # (one step may pass both: one measurement then)
+                point = at_budget(run["curve"], budget)
+                assert point["seconds"] >= budget and 5 < point["psnr"] < 60, name
+    table = (tmp_path / "suite.md").read_text()
+    assert "| **mean** | **preview** |" in table and "| **worst** | **reference** |" in table
