@@ -17,7 +17,7 @@ from nerf_engine.data.run_folder import RunFolder
 from nerf_engine.eval.renderer import Renderer
 from nerf_engine.nerf.model import NeRF
 from nerf_engine.nerf.triplane import TriPlaneEncoding
-from nerf_engine.train.trainer import train
+from nerf_engine.train.trainer import Trainer, train
 
 PLANES = {"model.plane_resolutions": "32,64,128", "model.plane_features": 8}
 BOX = torch.tensor([[-1.0, -0.5, -0.25], [1.0, 0.5, 0.25]])  # not a cube: planes span it exactly
@@ -94,6 +94,17 @@ def test_a_triplane_run_trains_checkpoints_resumes_and_renders(toy_dataset, tmp_
     assert view.rgba.shape == (40, 40, 4) and view.rgba[..., 3].max() > 0.1
     resumed = train(tiny_triplane(steps=35), toy_dataset, run, resume=True)
     assert resumed.step == 35
+
+
+def test_a_tri_plane_field_learns_the_toy_scene(toy_dataset, tmp_path):
+    """Its loss falls as the paper's field's does (which field learns more per minute is a
+    benchmark question: bench --suite)."""
+    sizes = {"steps": 150, "sampling.n_coarse": 16, "sampling.n_fine": 16, "batch_rays": 512}
+    sizes |= {"precrop_steps": 0, "model.depth": 1, "model.width": 64, **PLANES}
+    trainer = Trainer(tiny_triplane(**sizes), str(toy_dataset), tmp_path / "run")
+    mse = [float(trainer.step().fine_mse) for _ in range(150)]
+    first, last = sum(mse[:10]) / 10, sum(mse[-10:]) / 10
+    assert last < 0.75 * first, (first, last)  # (random backgrounds keep the loss noisy)
 
 
 def test_runs_written_before_the_plane_settings_existed_still_resume(toy_dataset, tmp_path):
