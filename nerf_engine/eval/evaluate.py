@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_run
-from ..data.dataset import Split, iter_rgba, read_split
+from ..data.dataset import Split, iter_views, read_split
 from ..data.events import OnEvent, emit
 from ..data.images import composite, write_png
 from ..runtime import configure_process
-from .metrics import SSIM_WINDOW, psnr, ssim
+from .metrics import SSIM_WINDOW, masked_ssim, psnr, ssim_map
 from .renderer import Renderer, view_name
 
 
@@ -37,7 +37,8 @@ def evaluate_views(
     step: int = 0,
 ) -> dict:
     """PSNR and SSIM of every frame of ``split``, both images composited over the renderer's
-    training background.
+    training background, over the pixels that may be evaluation targets (masked pixels and,
+    after undistortion, pixels outside the photo are left out; see ``iter_views``).
 
     Returns ``{"psnr", "ssim", "n_views", "seconds", "views": [{"name", "psnr", "ssim"}, ...]}``;
     ``psnr``/``ssim`` are means over views (SSIM is NaN for images under 11 pixels a side). With
@@ -47,7 +48,9 @@ def evaluate_views(
     started = time.perf_counter()
     background = renderer.config.background
     views = []
-    for index, (frame, rgba) in enumerate(zip(split.frames, iter_rgba(split), strict=True)):
+    for index, (frame, (rgba, valid)) in enumerate(
+        zip(split.frames, iter_views(split), strict=True)
+    ):
         reference = composite(rgba, background)
         rendered = renderer.render(frame.intrinsics, frame.camera_to_world).over(background)
         name = view_name(frame, index)
@@ -55,8 +58,12 @@ def evaluate_views(
         views.append(
             {
                 "name": name,
-                "psnr": psnr(rendered, reference),
-                "ssim": ssim(rendered, reference) if big_enough else float("nan"),
+                "psnr": psnr(rendered, reference, valid),
+                "ssim": (
+                    masked_ssim(ssim_map(rendered, reference), valid)
+                    if big_enough
+                    else float("nan")
+                ),
             }
         )
         if out_dir is not None:
@@ -89,6 +96,8 @@ def evaluate_run(
     for note in run.notes:
         emit(on_event, "warning", run.step, message=note)
     data = read_split(run.dataset_dir, split).first(max_views)
+    for note in data.notes:
+        emit(on_event, "warning", run.step, message=note)
     emit(on_event, "start", run.step, job="eval", total=len(data.frames), split=split)
     report = evaluate_views(
         Renderer.for_run(run),
