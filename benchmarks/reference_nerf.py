@@ -14,10 +14,12 @@ MLPs to bfloat16) and ``--aabb`` (each ray sampled between its entry and exit of
 scene box instead of the global near/far; the last interval ends at the exit).
 
     python benchmarks/reference_nerf.py DATASET --seconds 300 --json out.json \
-        [--depth 8 --width 256 --coarse 64 --fine 128 --batch 4096] [--eval-every 30] \
-        [--bf16] [--aabb]
+        [--depth 8 --width 256 --coarse 64 --fine 128 --batch 4096] [--eval-at 60,180,300] \
+        [--eval-views 4] [--bf16] [--aabb]
 
-Prints and writes {"steps", "train_seconds", "rays_per_s", "curve": [[seconds, test PSNR], ...]}.
+Prints and writes {"steps", "train_seconds", "rays_per_s", "curve": [{"seconds", "step", "psnr",
+"ssim"}, ...]} (the mean test PSNR and SSIM of the first --eval-views test views, measured with
+the engine's metrics at the given training times).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nerf_engine.data.cameras import image_rays
 from nerf_engine.data.dataset import load_rgba, read_split
+from nerf_engine.eval.metrics import psnr, ssim
 
 
 def encode(x, n_freqs):
@@ -135,25 +138,22 @@ def load(dataset, split):
 
 
 @torch.no_grad()
-def test_psnr(nets, test, near, far, args, views=4):
-    rays_o, rays_d, rgb, _ = test
-    n = min(len(rgb), views * len(rgb) // len(test[3].frames))
-    rays_o, rays_d = rays_o[:n], rays_d[:n]
-    out = torch.cat(
-        [
-            render_rays(
-                nets,
-                rays_o[i : i + 4096],
-                rays_d[i : i + 4096],
-                near,
-                far,
-                args,
-                False,
-            )[1]
-            for i in range(0, n, 4096)
-        ]
-    )
-    return float(-10 * torch.log10(((out - rgb[:n]) ** 2).mean()))
+def evaluate(nets, test, near, far, args) -> dict:
+    """Mean PSNR and SSIM over the first ``args.eval_views`` test views, each rendered whole (the
+    numbers ``nerf_engine eval`` reports for the engine)."""
+    rays_o, rays_d, rgb, split = test
+    psnrs, ssims, start = [], [], 0
+    for frame in split.frames[: args.eval_views]:
+        h, w = frame.intrinsics.h, frame.intrinsics.w
+        end = start + h * w
+        chunks = [slice(i, min(i + 4096, end)) for i in range(start, end, 4096)]
+        parts = [render_rays(nets, rays_o[c], rays_d[c], near, far, args, False) for c in chunks]
+        out = torch.cat([fine for _, fine in parts])
+        image, truth = out.reshape(h, w, 3).numpy(), rgb[start:end].reshape(h, w, 3).numpy()
+        psnrs.append(psnr(image, truth))
+        ssims.append(ssim(image, truth) if min(h, w) >= 11 else float("nan"))
+        start = end
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.nanmean(ssims))}
 
 
 def main(argv):
@@ -166,7 +166,8 @@ def main(argv):
     p.add_argument("--coarse", type=int, default=64)
     p.add_argument("--fine", type=int, default=128)
     p.add_argument("--batch", type=int, default=4096)
-    p.add_argument("--eval-every", type=float, default=0, help="seconds of training between evals")
+    p.add_argument("--eval-at", default="", help="seconds of training to measure at: 60,180,600")
+    p.add_argument("--eval-views", type=int, default=4, help="test views measured")
     p.add_argument("--bf16", action="store_true", help="autocast the MLPs to bfloat16")
     p.add_argument("--aabb", action="store_true", help="sample each ray inside the scene box")
     p.add_argument("--json")
@@ -180,7 +181,8 @@ def main(argv):
     args.box = train.aabb
     nets = [MLP(args.depth, args.width), MLP(args.depth, args.width)]
     optim = torch.optim.Adam([p for n in nets for p in n.parameters()], lr=5e-4)
-    curve, trained, steps, next_eval = [], 0.0, 0, args.eval_every
+    pending = sorted(float(s) for s in args.eval_at.split(",") if s.strip())
+    curve, trained, steps = [], 0.0, 0
     while trained < args.seconds and steps < args.steps:
         start = time.perf_counter()
         idx = torch.randint(0, len(rgb), (args.batch,))
@@ -191,10 +193,11 @@ def main(argv):
         optim.step()
         trained += time.perf_counter() - start
         steps += 1
-        if args.eval_every and trained >= next_eval:
-            curve.append([trained, test_psnr(nets, test, near, far, args)])
-            next_eval += args.eval_every
-            print(f"{trained:7.1f}s step {steps}: test PSNR {curve[-1][1]:.2f}", flush=True)
+        if pending and trained >= pending[0]:
+            point = {"seconds": trained, "step": steps, **evaluate(nets, test, near, far, args)}
+            curve.append(point)
+            pending = [s for s in pending if s > trained]
+            print(f"{trained:7.1f}s step {steps}: test PSNR {point['psnr']:.2f}", flush=True)
     result = {
         "steps": steps,
         "train_seconds": trained,

@@ -43,11 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=PRESETS,
         default=None,
-        help="default: balanced (on resume: the run's own)",
+        help="default: preview on a CPU or Apple GPU, balanced on CUDA (on --resume: the run's "
+        "own)",
     )
-    p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     p.add_argument(
-        "--max-seconds", type=float, help="wall-clock budget; checkpoint and stop when spent"
+        "--steps",
+        type=int,
+        help="training steps (default: with --max-seconds, as many as the budget allows; else the "
+        "preset's)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        help="wall-clock budget in seconds: without --steps training uses the whole budget (the "
+        "learning rate decays over it); with --steps it ends at whichever comes first",
     )
     p.add_argument("--device", choices=DEVICES, help="default: auto (cuda, then mps, then cpu)")
     p.add_argument(
@@ -156,12 +165,16 @@ def _report_error(args, exc: Exception) -> None:
 
 
 def train_config(args) -> TrainConfig:
-    """The preset (on --resume: the run's saved configuration) plus the command line's changes."""
+    """The preset (on --resume: the run's saved configuration) plus the command line's changes.
+
+    A time budget without a step count trains for the whole budget (``steps`` = 0); the preset's
+    step count applies only when no budget is given. Without --preset the device picks it.
+    """
     run = RunFolder(args.out)
     if args.resume and run.config_path.is_file():
         base = _saved_config(run)
     else:
-        base = preset(args.preset or "balanced")
+        base = preset(args.preset or default_preset(args.device or "auto"))
     overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -171,9 +184,19 @@ def train_config(args) -> TrainConfig:
     for key in ("steps", "max_seconds", "device"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    if args.max_seconds and args.steps is None and "steps" not in overrides:
+        overrides["steps"] = 0  # the budget is the unit
     if args.no_accel:
         overrides.update(NO_ACCEL)
     return with_overrides(base, overrides)
+
+
+def default_preset(device: str) -> str:
+    """The preset for ``device`` when none is asked for: ``balanced`` needs a CUDA GPU (hours on a
+    CPU), ``preview`` gives a useful NeRF in minutes anywhere."""
+    from .runtime import resolve_device
+
+    return "balanced" if resolve_device(device).type == "cuda" else "preview"
 
 
 def _saved_config(run: RunFolder) -> TrainConfig:
@@ -197,7 +220,7 @@ def cmd_train(args) -> int:
     from .train.trainer import train
 
     config = train_config(args)
-    printer = _EventPrinter(args, total=config.steps)
+    printer = _EventPrinter(args, total=config.steps or None)
     try:
         result = train(config, args.dataset, args.out, resume=args.resume, on_event=printer)
     finally:
@@ -215,7 +238,7 @@ class _EventPrinter:
     """Every job's events: JSON lines on stdout (``--events jsonl``); else, on stderr, a tqdm bar
     for training in a terminal or a line per progress event, warnings and errors."""
 
-    def __init__(self, args, total: int = 0):
+    def __init__(self, args, total: int | None = None):
         self.args, self.jsonl, self.bar = args, getattr(args, "events", None) == "jsonl", None
         if not self.jsonl and args.command == "train" and sys.stderr.isatty():
             from tqdm import tqdm
@@ -235,7 +258,7 @@ class _EventPrinter:
             shown = {k: v for k, v in record.items() if k not in ("event", "time")}
             print(f"eval: {json.dumps(shown)}", file=sys.stderr, flush=True)
         elif kind == "start" and self.bar is not None:
-            self.bar.n, self.bar.total = record["step"], record["total_steps"]
+            self.bar.n, self.bar.total = record["step"], record["total_steps"] or None
             self.bar.refresh()
         elif kind == "progress" and "done" in record:  # render, eval, compare: one line a view
             shown = record.get("path") or record.get("name", "")
@@ -252,8 +275,9 @@ class _EventPrinter:
                 rays_s=f"{record['rays_per_s']:.0f}",
             )
             return
+        total = f"/{record['total_steps']}" if record["total_steps"] else ""
         print(
-            f"step {record['step']}/{record['total_steps']} loss {record['loss']:.5f} "
+            f"step {record['step']}{total} loss {record['loss']:.5f} "
             f"psnr {record['psnr'] or 0:.2f} rays/s {record['rays_per_s']:.0f} "
             f"eta {record['eta_s']:.0f}s",
             file=sys.stderr,

@@ -70,7 +70,7 @@ class TrainConfig:
     preset: str = "paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    steps: int = 200_000
+    steps: int = 200_000  # 0: no step limit, the time budget (max_seconds) ends training
     batch_rays: int = 4096
     lr: float = 5e-4
     lr_final: float = 5e-5  # exponential decay from lr to lr_final over `steps`
@@ -83,7 +83,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16", "off"
     device: str = "auto"
     seed: int = 0
-    max_seconds: float = 0.0  # wall-clock budget for this run; 0 = none
+    max_seconds: float = 0.0  # wall-clock budget for this run; 0 = none (then `steps` ends it)
     log_every: int = 25
     preview_every: int = 500
     preview_max_side: int = 200
@@ -98,6 +98,11 @@ class TrainConfig:
     # torch.compile the two MLPs (dynamic shapes): faster steps after a one-off compilation; needs
     # a C++ compiler on the CPU. Off by default: the compilation costs more than a preview saves.
     compile: bool = False
+
+    @property
+    def until_budget(self) -> bool:
+        """Whether the time budget alone ends training (``steps`` = 0)."""
+        return self.steps == 0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -217,7 +222,10 @@ def _convert(current, value, dotted: str):
 def validate(config: TrainConfig) -> None:
     """Reject settings that cannot train, with the setting's name."""
     checks = [
-        (config.steps >= 1, "steps must be at least 1"),
+        (
+            config.steps >= 1 or (config.steps == 0 and config.max_seconds > 0),
+            "steps must be at least 1 (or 0 with a time budget: max_seconds > 0)",
+        ),
         (config.batch_rays >= 1, "batch_rays must be at least 1"),
         (config.rays_per_pass >= 0 and config.chunk_rays >= 0, "rays_per_pass, chunk_rays >= 0"),
         (config.lr > 0 and config.lr_final > 0, "lr and lr_final must be positive"),

@@ -17,10 +17,6 @@ from pathlib import Path
 from ..jobs.engine_job import EngineJob, as_float, as_int
 
 MANAGED_ARGS = ("--out", "--events", "--resume")  # the add-on sets these itself
-# Steps asked for when the panel has a time budget and Steps = 0: the budget ends training (the
-# learning rate decays over the budget). A preset's own steps would stop `preview` after ~3 minutes
-# on a 2-core CPU, where a 10-minute budget measured 33.8 dB instead of 29.5 dB.
-UNTIL_BUDGET_STEPS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -30,16 +26,14 @@ class TrainRequest:
     dataset_dir: str
     run_dir: str
     preset: str = "preview"
-    steps: int = 0  # 0: the preset's, or as many as the time budget allows
+    # 0: the preset's; with a time budget, as many as the budget allows (the engine then trains for
+    # the whole budget, the learning rate decaying over it: a preset's own steps would stop
+    # `preview` after ~3 minutes on a 2-core CPU, where 10 minutes measured 33.8 dB, not 29.5 dB)
+    steps: int = 0
     max_seconds: float = 0.0  # 0: no budget
     device: str = "auto"
     resume: bool = False
     extra_args: tuple[str, ...] = ()  # e.g. ("--set", "batch_rays=1024")
-
-    @property
-    def until_budget(self) -> bool:
-        """Whether the time budget alone sets the length (no step count given)."""
-        return self.steps <= 0 and self.max_seconds > 0
 
     def command(self, python: str) -> list[str]:
         """The argument list (never a shell string) that runs this request with ``python``."""
@@ -49,8 +43,6 @@ class TrainRequest:
             cmd += ["--preset", self.preset]
         if self.steps > 0:
             cmd += ["--steps", str(self.steps)]
-        elif self.until_budget:
-            cmd += ["--steps", str(UNTIL_BUDGET_STEPS)]
         if self.max_seconds > 0:
             cmd += ["--max-seconds", f"{self.max_seconds:g}"]
         if self.resume:
@@ -91,7 +83,9 @@ class TrainJob(EngineJob):
             grace_s=grace_s,
         )
         self.request = request
-        self.total_steps = 0
+        self.started = False  # the engine's start event arrived (PyTorch and the data loaded)
+        self.total_steps = 0  # the run's step count; 0: its time budget ends it
+        self.budget_s = request.max_seconds  # the run's time budget (the start event's)
         self.loss: float | None = None
         self.psnr: float | None = None
         self.rays_per_s: float | None = None
@@ -109,9 +103,8 @@ class TrainJob(EngineJob):
         if self.stopped in ("completed", "time_budget"):
             return 1.0
         fraction = self.step / self.total_steps if self.total_steps else 0.0
-        budget = self.request.max_seconds
-        if budget > 0 and self.elapsed_s:
-            fraction = max(fraction, self.elapsed_s / budget)
+        if self.budget_s > 0 and self.elapsed_s:
+            fraction = max(fraction, self.elapsed_s / self.budget_s)
         return min(1.0, max(0.0, fraction))
 
     def status(self) -> str:
@@ -120,20 +113,22 @@ class TrainJob(EngineJob):
             return self.message
         if self.stop_requested:
             return "Stopping: the trainer saves a checkpoint…"
-        if self.total_steps == 0:
+        if not self.started:
             return "Starting the trainer (loading PyTorch)…"
         line = f"Training: step {self.step} of {self.total_steps}"
-        if self.request.until_budget:  # the step count is only a ceiling: say the time instead
-            spent, budget = duration(self.elapsed_s or 0), duration(self.request.max_seconds)
+        if not self.total_steps:  # the time budget ends the run: say the time instead
+            spent, budget = duration(self.elapsed_s or 0), duration(self.budget_s)
             line = f"Training: step {self.step}, {spent} of {budget}"
         return f"{line} ({self.warnings[-1]})" if self.warnings else line
 
     def on_event(self, record: dict) -> None:
         super().on_event(record)  # step, warnings, error
         kind = record["event"]
-        if kind in ("start", "progress"):
-            self.total_steps = as_int(record.get("total_steps")) or self.total_steps
-        if kind == "progress":
+        if kind == "start":
+            self.started = True
+            self.total_steps = as_int(record.get("total_steps"))
+            self.budget_s = as_float(record.get("max_seconds")) or self.budget_s
+        elif kind == "progress":
             for key in ("loss", "psnr", "rays_per_s", "eta_s", "elapsed_s"):
                 setattr(self, key, as_float(record.get(key)))
         elif kind == "preview":
@@ -152,15 +147,16 @@ class TrainJob(EngineJob):
         if self.stopped is not None and returncode == 0:
             if self.stopped in ("signal", "cancelled"):
                 saved = Path(self.checkpoint).name if self.checkpoint else "a checkpoint"
+                of = f" of {self.total_steps}" if self.total_steps else ""
                 return "cancelled", (
-                    f"Training stopped at step {self.step} of {self.total_steps}; {saved} is "
-                    "saved, Resume continues from it."
+                    f"Training stopped at step {self.step}{of}; {saved} is saved, Resume "
+                    "continues from it."
                 )
             return "finished", self.summary()
         if self.stop_requested:
             if self.killed:
                 how = f"did not stop within {self.grace_s:g} s and was killed"
-            elif self.total_steps == 0:  # still loading: no signal handler yet
+            elif not self.started:  # still loading: no signal handler yet
                 how = "stopped while starting up"
             else:
                 how = f"exited with status {returncode}"

@@ -97,7 +97,7 @@ def update_scene(scene: bpy.types.Scene, job: TrainJob, events: list[dict]) -> N
     """Copy the job's latest numbers into ``scene.nerf``; reload previews after a preview event."""
     nerf = scene.nerf
     nerf.train_step = job.step
-    nerf.train_total_steps = 0 if job.request.until_budget else job.total_steps
+    nerf.train_total_steps = job.total_steps  # 0: the time budget ends the run
     nerf.train_loss = job.loss or 0.0
     nerf.train_psnr = job.psnr or 0.0
     nerf.train_rays_per_s = job.rays_per_s or 0.0

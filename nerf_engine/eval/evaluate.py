@@ -28,6 +28,12 @@ def resize_image(image: np.ndarray, w: int, h: int) -> np.ndarray:
     return y[0].permute(1, 2, 0).clamp(0.0, 1.0).numpy()
 
 
+def alpha_error(rendered: np.ndarray, alpha: np.ndarray, valid: np.ndarray | None) -> float:
+    """Mean absolute difference of two [H, W] opacities over the ``valid`` pixels (all: None)."""
+    diff = np.abs(np.asarray(rendered, np.float64) - alpha)
+    return float(diff[valid].mean() if valid is not None else diff.mean())
+
+
 def evaluate_views(
     renderer: Renderer,
     split: Split,
@@ -40,8 +46,10 @@ def evaluate_views(
     training background, over the pixels that may be evaluation targets (masked pixels and,
     after undistortion, pixels outside the photo are left out; see ``iter_views``).
 
-    Returns ``{"psnr", "ssim", "n_views", "seconds", "views": [{"name", "psnr", "ssim"}, ...]}``;
-    ``psnr``/``ssim`` are means over views (SSIM is NaN for images under 11 pixels a side). With
+    Returns ``{"psnr", "ssim", "alpha_error", "n_views", "seconds", "views": [{"name", "psnr",
+    "ssim", "alpha_error"}, ...]}``; the metrics are means over views (SSIM is NaN for images under
+    11 pixels a side; ``alpha_error`` is the mean absolute difference between the rendered
+    opacity and the image's alpha, 0–1: what compositing in Blender depends on). With
     ``out_dir``, also writes each render as a PNG. ``on_event`` gets a ``progress`` event (``done``,
     ``total``, ``name``) per view, with ``step`` (the model's training step).
     """
@@ -52,7 +60,8 @@ def evaluate_views(
         zip(split.frames, iter_views(split), strict=True)
     ):
         reference = composite(rgba, background)
-        rendered = renderer.render(frame.intrinsics, frame.camera_to_world).over(background)
+        view = renderer.render(frame.intrinsics, frame.camera_to_world)
+        rendered = view.over(background)
         name = view_name(frame, index)
         big_enough = min(rendered.shape[:2]) >= SSIM_WINDOW
         views.append(
@@ -64,6 +73,7 @@ def evaluate_views(
                     if big_enough
                     else float("nan")
                 ),
+                "alpha_error": alpha_error(view.rgba[..., 3], rgba[..., 3], valid),
             }
         )
         if out_dir is not None:
@@ -72,6 +82,7 @@ def evaluate_views(
     return {
         "psnr": float(np.mean([v["psnr"] for v in views])),
         "ssim": float(np.nanmean([v["ssim"] for v in views])) if views else float("nan"),
+        "alpha_error": float(np.mean([v["alpha_error"] for v in views])),
         "n_views": len(views),
         "seconds": time.perf_counter() - started,
         "views": views,

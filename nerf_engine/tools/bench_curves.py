@@ -10,9 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from ..config import TrainConfig
 from ..data.dataset import Frame, read_split
@@ -45,14 +44,35 @@ def reference_script() -> Path:
 
 
 def train_against_clock(
-    config: TrainConfig, dataset: Path, seconds: float, evals: int = 20
+    config: TrainConfig,
+    dataset: Path,
+    seconds: float,
+    evals: int = 20,
+    *,
+    eval_at: Sequence[float] = (),
+    test_views: int = 4,
 ) -> dict:
-    """Train ``config`` for ``seconds`` of training; PSNR of 4 test views at ``evals`` points."""
-    test = read_split(dataset, "test").first(4)
+    """Train ``config`` on ``dataset`` for ``seconds`` of training (the clock paused while
+    measuring), measuring the first ``test_views`` test views at the training times ``eval_at``
+    (seconds; default ``evals`` evenly spaced points) and after the last step.
+
+    Returns ``{"curve": [{"seconds", "step", "psnr", "ssim", "alpha_error"}, ...], "steps",
+    "rays_per_s_steady", "samples_per_ray_steady", "render_s_per_view", "occupied_fraction"}``.
+    """
+    test = read_split(dataset, "test").first(test_views)
+    pending = sorted(eval_at) or [seconds * (k + 1) / evals for k in range(evals)]
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(config, str(dataset), Path(tmp))
-        curve, trained, next_eval, window = [], 0.0, seconds / evals, []
-        while trained < seconds and trainer.global_step < config.steps:
+        curve, trained, window = [], 0.0, []
+
+        def measure() -> None:
+            report = evaluate_views(trainer.renderer, test)
+            curve.append(
+                {"seconds": trained, "step": trainer.global_step}
+                | {key: report[key] for key in ("psnr", "ssim", "alpha_error")}
+            )
+
+        while trained < seconds and (config.until_budget or trainer.global_step < config.steps):
             start = time.perf_counter()
             trainer.time_fraction = trained / seconds  # as `train --max-seconds` does
             n_samples = trainer.step().n_samples
@@ -60,13 +80,11 @@ def train_against_clock(
             elapsed = time.perf_counter() - start
             trained += elapsed
             window.append((trained, elapsed, n_samples))
-            if trained >= next_eval or trained >= seconds:
-                report = evaluate_views(trainer.renderer, test)
-                curve.append([trained, report["psnr"], trainer.global_step])
-                next_eval += seconds / evals
-        if not curve or curve[-1][2] != trainer.global_step:  # stopped at the preset's last step
-            report = evaluate_views(trainer.renderer, test)
-            curve.append([trained, report["psnr"], trainer.global_step])
+            if pending and trained >= pending[0]:
+                measure()
+                pending = [s for s in pending if s > trained]
+        if not curve or curve[-1]["step"] != trainer.global_step:  # the last step, measured
+            measure()
         tail = [w for w in window if w[0] >= 0.75 * trained]  # steady state: grid warm, if any
         render_s = time_render(trainer.renderer, test.frames[0])
         grid = trainer.model.occupancy
@@ -103,28 +121,26 @@ def run_reference(
     sizes: dict,
     evals: int = 20,
     *,
+    eval_at: Sequence[float] = (),
+    test_views: int = 4,
     flags: tuple[str, ...] = (),
     tuned_malloc: bool = False,
 ) -> dict:
-    """The plain reference NeRF on ``dataset`` in a subprocess (same machine, same run).
+    """The plain reference NeRF on ``dataset`` in a subprocess (same machine, same run), measured
+    like :func:`train_against_clock` (PSNR and SSIM of the first ``test_views`` test views at
+    ``eval_at`` seconds, default ``evals`` evenly spaced points; no measurement with
+    ``evals`` = 0). Returns its JSON with ``curve`` as points ``{"seconds", "step", "psnr",
+    "ssim"}``.
 
     ``flags``: ``--bf16``, ``--aabb``; ``tuned_malloc``: run it with :data:`TUNED_MALLOC_ENV`.
     """
+    points = sorted(eval_at) or ([seconds * (k + 1) / evals for k in range(evals)] if evals else [])
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "reference.json"
         script = reference_script()
-        args = [
-            sys.executable,
-            str(script),
-            str(dataset),
-            "--seconds",
-            str(seconds),
-            "--eval-every",
-            str(seconds / evals if evals else 0),
-            "--json",
-            str(out),
-            *flags,
-        ]
+        args = [sys.executable, str(script), str(dataset), "--seconds", str(seconds)]
+        args += ["--eval-at", ",".join(f"{s:g}" for s in points), "--eval-views", str(test_views)]
+        args += ["--json", str(out), *flags]
         for key, value in sizes.items():
             args += [f"--{key}", str(value)]
         env = {**os.environ, "PYTHONPATH": str(script.parents[1])}
@@ -134,9 +150,9 @@ def run_reference(
         return json.loads(out.read_text())
 
 
-def time_to(curve: list, threshold: float) -> float | None:
+def time_to(curve: list[dict], threshold: float) -> float | None:
     """Training seconds at the first measurement at or above ``threshold`` dB."""
-    return next((point[0] for point in curve if point[1] >= threshold), None)
+    return next((p["seconds"] for p in curve if p["psnr"] >= threshold), None)
 
 
 def curves_table(results: dict[str, dict]) -> str:
@@ -149,7 +165,7 @@ def curves_table(results: dict[str, dict]) -> str:
     for name, r in results.items():
         reached = [time_to(r["curve"], t) for t in THRESHOLDS_DB]
         cells = " | ".join("–" if s is None else f"{s:.0f}" for s in reached)
-        final = r["curve"][-1][1] if r["curve"] else float("nan")
+        final = r["curve"][-1]["psnr"] if r["curve"] else float("nan")
         render = f"{r['render_s_per_view']:.2f}" if "render_s_per_view" in r else "–"
         rate = r.get("rays_per_s_steady", r.get("rays_per_s", float("nan")))
         lines.append(f"| {name} | {r['steps']} | {rate:.0f} | {cells} | {final:.2f} | {render} |")
@@ -168,8 +184,9 @@ def plot_curves(results: dict[str, dict], path: Path, title: str) -> str | None:
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
     for name, r in results.items():
         if r["curve"]:
-            data = np.asarray(r["curve"], dtype=float)
-            ax.plot(data[:, 0] / 60.0, data[:, 1], marker="o", markersize=3, label=name)
+            minutes = [p["seconds"] / 60.0 for p in r["curve"]]
+            psnr = [p["psnr"] for p in r["curve"]]
+            ax.plot(minutes, psnr, marker="o", markersize=3, label=name)
     for t in THRESHOLDS_DB:
         ax.axhline(t, color="grey", linewidth=0.5, linestyle=":")
     ax.set_xlabel("training time (minutes)")

@@ -224,8 +224,10 @@ class Trainer:
 
 def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
     """Exponential decay from ``lr`` at step 0 to ``lr_final`` at ``steps`` — or at the end of the
-    time budget, when that comes first (``time_fraction``: the share of ``max_seconds`` used)."""
-    progress = min(max(step / max(config.steps, 1), time_fraction), 1.0)
+    time budget, when that comes first (``time_fraction``: the share of ``max_seconds`` used).
+    With ``steps`` = 0 the budget alone sets the schedule."""
+    by_steps = step / config.steps if config.steps > 0 else 0.0
+    progress = min(max(by_steps, time_fraction), 1.0)
     return config.lr * (config.lr_final / config.lr) ** progress
 
 
@@ -309,7 +311,8 @@ def _run(
         "start",
         trainer.global_step,
         job="train",
-        total_steps=cfg.steps,
+        total_steps=cfg.steps,  # 0: the time budget ends training
+        max_seconds=cfg.max_seconds,
         preset=cfg.preset,
         device=str(trainer.device),
         autocast=autocast_name,
@@ -352,7 +355,7 @@ def _loop(
     cfg = trainer.config
     started = time.perf_counter()
     window = _Window(started)
-    while trainer.global_step < cfg.steps:
+    while cfg.until_budget or trainer.global_step < cfg.steps:
         if signalled():
             return "signal"
         if cancelled():
@@ -441,8 +444,10 @@ class _Window:
         seconds = max(now - self.start, 1e-9)
         loss, mse = float(self.loss) / self.steps, float(self.mse) / self.steps
         cfg, elapsed = trainer.config, now - started
-        eta = (cfg.steps - trainer.global_step) * seconds / self.steps
-        if cfg.max_seconds:
+        eta = max(cfg.steps - trainer.global_step, 0) * seconds / self.steps
+        if cfg.until_budget:
+            eta = max(cfg.max_seconds - elapsed, 0.0)
+        elif cfg.max_seconds:
             eta = min(eta, max(cfg.max_seconds - elapsed, 0.0))
         report = {
             "total_steps": cfg.steps,

@@ -25,7 +25,7 @@ from blender_nerf.jobs import process, watcher  # noqa: E402
 from blender_nerf.nerf_engine.checkpoint import read_checkpoint  # noqa: E402
 from blender_nerf.scene import scene_io  # noqa: E402
 from blender_nerf.train import start as train  # noqa: E402
-from blender_nerf.train.job import UNTIL_BUDGET_STEPS, TrainRequest, parse_extra_args  # noqa: E402
+from blender_nerf.train.job import TrainRequest, parse_extra_args  # noqa: E402
 from blender_nerf.ui import panels  # noqa: E402
 
 LIMIT_S = 120
@@ -184,7 +184,8 @@ def test_a_time_budget_without_steps_trains_for_the_whole_budget(scene, tmp_path
         while watcher.tick() is not None:
             time.sleep(0.05)
     done = read_events(tmp_path / "run")[-1]
-    assert done["stopped"] == "time_budget" and job.total_steps == UNTIL_BUDGET_STEPS
+    assert done["stopped"] == "time_budget" and job.total_steps == 0  # the budget ended it
+    assert done["step"] > 0 and job.budget_s == 2.0
     assert scene.nerf.job_progress == 1.0
 
 
@@ -226,7 +227,8 @@ def test_train_request_command_lines(tmp_path):
         "--device", "auto", "--steps", "500", "--max-seconds", "90.5", "--resume", "-x",
     ]  # fmt: skip
     whole_budget = TrainRequest("/d", "/r", steps=0, max_seconds=600).command("py")
-    assert whole_budget[-4:] == ["--steps", str(UNTIL_BUDGET_STEPS), "--max-seconds", "600"]
+    assert "--steps" not in whole_budget  # the engine trains for the whole budget by itself
+    assert whole_budget[-2:] == ["--max-seconds", "600"]
     assert parse_extra_args("--set 'a=b c' --set x=1") == ("--set", "a=b c", "--set", "x=1")
     for managed in ("--resume", "--events=jsonl", "--out"):
         with pytest.raises(ValueError, match=f"{managed.split('=')[0]} is set by the panel"):

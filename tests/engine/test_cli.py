@@ -13,10 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nerf_engine import cli
 from nerf_engine.checkpoint import load_run
+from nerf_engine.config import preset
 from nerf_engine.data.cameras import Intrinsics
 from nerf_engine.data.dataset import Frame, load_rgba, read_split, write_transforms
 from nerf_engine.data.images import composite, read_rgba
+from nerf_engine.data.run_folder import RunFolder
 from nerf_engine.eval.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,6 +193,33 @@ def test_render_eval_and_compare_speak_the_events_of_train(toy_dataset, tmp_path
     )  # fmt: skip
     assert alias.returncode == 0, alias.stderr
     assert json.loads(alias.stdout)["n_views"] == n
+
+
+def _train_args(*args: str):
+    return cli.build_parser().parse_args(["train", "data", "--out", *args])
+
+
+def test_a_budget_is_the_unit_and_the_device_picks_the_preset(tmp_path):
+    """--max-seconds without --steps trains for the whole budget (steps = 0); a step count applies
+    when given, or when there is no budget; a CPU never defaults to balanced."""
+    budget = cli.train_config(_train_args(str(tmp_path / "a"), "--max-seconds", "600"))
+    assert (budget.steps, budget.max_seconds, budget.preset) == (0, 600.0, "preview")
+    both = cli.train_config(_train_args(str(tmp_path / "b"), "--max-seconds", "60", "--steps", "7"))
+    assert (both.steps, both.max_seconds) == (7, 60.0)
+    as_set = cli.train_config(
+        _train_args(str(tmp_path / "c"), "--max-seconds", "60", "--set", "steps=9")
+    )
+    assert as_set.steps == 9
+    plain = cli.train_config(_train_args(str(tmp_path / "d"), "--preset", "balanced"))
+    assert (plain.steps, plain.max_seconds) == (preset("balanced").steps, 0.0)
+    assert cli.default_preset("cpu") == "preview"
+    assert cli.train_config(_train_args(str(tmp_path / "e"), "--device", "cpu")).preset == "preview"
+    # resuming a run of the preset's steps with a budget trains for that budget
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.config_path.write_text(json.dumps({"config": preset("preview").to_dict()}))
+    resumed = cli.train_config(_train_args(str(run.path), "--resume", "--max-seconds", "30"))
+    assert (resumed.steps, resumed.max_seconds, resumed.preset) == (0, 30.0, "preview")
 
 
 def test_bench_runs_and_reports_every_figure(tmp_path):

@@ -33,13 +33,28 @@ def test_a_curve_ends_with_the_last_step_when_the_preset_stops_first(toy_dataset
     config = tiny_config(steps=6, precrop_steps=0)
     result = train_against_clock(config, toy_dataset, seconds=1e6, evals=2)
     assert result["steps"] == 6
-    assert result["curve"][-1][2] == 6  # measured after the last step, not before it
-    seconds = [point[0] for point in result["curve"]]
+    assert result["curve"][-1]["step"] == 6  # measured after the last step, not before it
+    seconds = [point["seconds"] for point in result["curve"]]
     assert seconds == sorted(seconds) and result["render_s_per_view"] > 0
 
 
+def test_a_curve_is_measured_at_the_times_asked_for(toy_dataset):
+    """--suite's 60/180/600 s: one measurement at the first step past each time (several times
+    passed in one step give one measurement), PSNR, SSIM and the alpha error each time."""
+    config = tiny_config(steps=0, precrop_steps=0)  # the clock alone ends it
+    result = train_against_clock(config, toy_dataset, 0.6, eval_at=[0.3, 0.0, 0.6], test_views=2)
+    points = result["curve"]
+    assert 2 <= len(points) <= 3 and points[0]["step"] == 1  # 0.0 s: right after the first step
+    assert points[-1]["seconds"] >= 0.6 and points[-1]["step"] == result["steps"]
+    for point in points:
+        assert 5 < point["psnr"] < 60 and 0 < point["ssim"] <= 1 and 0 <= point["alpha_error"] <= 1
+
+
 def test_time_to_reads_the_first_crossing():
-    curve = [[10.0, 18.0, 1], [20.0, 24.5, 2], [30.0, 23.0, 3], [40.0, 26.1, 4]]
+    curve = [
+        {"seconds": s, "psnr": p}
+        for s, p in [(10.0, 18.0), (20.0, 24.5), (30.0, 23.0), (40.0, 26.1)]
+    ]
     assert time_to(curve, 24.0) == 20.0 and time_to(curve, 26.0) == 40.0
     assert time_to(curve, 30.0) is None
 
@@ -49,7 +64,14 @@ def test_the_reference_nerf_trains_on_our_datasets(toy_dataset, flags):
     assert reference_script().is_file()
     sizes = {"depth": 2, "width": 16, "coarse": 8, "fine": 8, "batch": 64, "steps": 3}
     result = run_reference(toy_dataset, 1e6, sizes, evals=0, flags=flags, tuned_malloc=True)
-    assert result["steps"] == 3 and result["rays_per_s"] > 0
+    assert result["steps"] == 3 and result["rays_per_s"] > 0 and result["curve"] == []
+
+
+def test_the_reference_is_measured_like_the_engine(toy_dataset):
+    sizes = {"depth": 2, "width": 16, "coarse": 8, "fine": 8, "batch": 64, "steps": 4}
+    result = run_reference(toy_dataset, 1e6, sizes, eval_at=[0.0], test_views=2)
+    (point,) = result["curve"]
+    assert point["step"] == 1 and 5 < point["psnr"] < 60 and 0 < point["ssim"] <= 1
 
 
 def test_without_the_repository_the_reference_is_refused_with_advice(monkeypatch, tmp_path):

@@ -11,7 +11,7 @@ import torch
 from engine_helpers import tiny_config
 
 from nerf_engine.checkpoint import CheckpointError, load_run, read_checkpoint
-from nerf_engine.config import preset
+from nerf_engine.config import preset, validate
 from nerf_engine.data.dataset import DatasetError, load_rgba, read_split
 from nerf_engine.data.events import EVENT_KINDS
 from nerf_engine.data.images import composite
@@ -119,6 +119,32 @@ def test_time_budget_stops_with_a_checkpoint(toy_dataset, tmp_path):
     result = train(tiny_config(steps=100_000, max_seconds=1.5), toy_dataset, tmp_path / "run")
     assert result.stopped == "time_budget" and 0 < result.step < 100_000
     assert RunFolder(tmp_path / "run").checkpoints()[-1].name == f"step_{result.step:07d}.pt"
+
+
+def test_a_budget_without_steps_trains_on_the_clock_and_decays_over_it(toy_dataset, tmp_path):
+    """steps = 0: the time budget alone ends training, and the learning rate reaches its final
+    value at the end of the budget, not of a step count."""
+    config = tiny_config(steps=0, max_seconds=2.5, log_every=2, eval_views=0)
+    seen: list[dict] = []
+    result = train(config, toy_dataset, tmp_path / "run", on_event=seen.append)
+    assert result.stopped == "time_budget" and result.step > 0
+    start = next(e for e in seen if e["event"] == "start")
+    assert (start["total_steps"], start["max_seconds"]) == (0, 2.5)
+    progress = [e for e in seen if e["event"] == "progress"]
+    assert len(progress) >= 2 and all(e["total_steps"] == 0 for e in progress)
+    decay = np.log(config.lr_final / config.lr)
+    share = [np.log(e["lr"] / config.lr) / decay for e in progress]  # 0 at the start, 1 at the end
+    assert share == sorted(share) and share[-1] > 0.8  # the last report is near the budget's end
+    for e, s in zip(progress, share, strict=True):
+        assert s == pytest.approx(e["elapsed_s"] / 2.5, abs=0.1)  # the clock sets the schedule
+    assert learning_rate(config, result.step, 1.0) == pytest.approx(config.lr_final)
+    assert progress[-1]["eta_s"] < 1.0  # what is left of the budget
+
+
+def test_steps_zero_needs_a_budget():
+    with pytest.raises(ValueError, match=r"steps must be at least 1 \(or 0 with a time budget"):
+        validate(tiny_config(steps=0))
+    validate(tiny_config(steps=0, max_seconds=1.0))
 
 
 def test_an_existing_run_is_never_overwritten(toy_dataset, tmp_path):
