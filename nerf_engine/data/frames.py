@@ -81,8 +81,9 @@ class FrameReader:
         self.require_images, self.image_sizes = require_images, image_sizes
         self.default_size = default_size
         self.downscaled: list[tuple[int, str]] = []  # (factor, file_path) of scaled frames
-        self.defaulted = 0  # frames whose size is default_size
+        self.defaulted: list[tuple[int, int]] = []  # sizes given to frames without one
         self.legacy_masks = 0  # blender-nerf object masks under mask_path, not applied
+        self.centre_outside: list[str] = []  # file_path of frames whose cx, cy is off the image
 
     def frame(self, raw, index: int) -> Frame:
         path, top = self.path, self.top
@@ -105,11 +106,13 @@ class FrameReader:
                 path.parent, file_path, path, index, missing_ok=not self.require_images
             )
         sized = any(k in obj for k in ("w", "h") for obj in (raw, top))
-        if not sized and image_path is None and self.default_size is not None:
-            self.defaulted += 1
         intrinsics = parse_intrinsics(path, top, raw, index, image_path, self.default_size)
+        if not sized and image_path is None and self.default_size is not None:
+            self.defaulted.append((intrinsics.w, intrinsics.h))
         if sized and image_path is not None and self.image_sizes:
             intrinsics = self._fit_to_image(intrinsics, image_path, str(file_path), index)
+        if not (0.0 <= intrinsics.cx <= intrinsics.w and 0.0 <= intrinsics.cy <= intrinsics.h):
+            self.centre_outside.append(str(file_path))
         distortion = parse_distortion(path, top, raw, index)
         mask_path, masks = self._masks(raw, index, file_path, image_path)
         extra = {k: v for k, v in raw.items() if k not in FRAME_KEYS}
@@ -175,10 +178,18 @@ class FrameReader:
                 "them, as nerfstudio does for images_N/ folders and nerf-pytorch for half_res."
             )
         if self.defaulted:
-            w, h = self.default_size
+            w, h = self.defaulted[0]
             notes.append(
-                f"{name}: {self.defaulted} frame(s) give no image size ('w', 'h') and have no "
-                f"image; they were given {w}×{h} pixels (their field of view is kept)."
+                f"{name}: {len(self.defaulted)} frame(s) give no image size ('w', 'h') and have "
+                f"no image; they were given {w}×{h} pixels (their field of view is kept)."
+            )
+        if self.centre_outside:
+            k = next(f.intrinsics for f in frames if str(f.file_path) == self.centre_outside[0])
+            notes.append(
+                f"{name}: the principal point (cx {k.cx:g}, cy {k.cy:g}) of "
+                f"{len(self.centre_outside)} frame(s) lies outside their {k.w}×{k.h} image (e.g. "
+                f"'{self.centre_outside[0]}'); if the images were resized, scale fl_x, fl_y, cx "
+                "and cy by the same factor as w and h."
             )
         notes += mask_notes(name, frames, self.legacy_masks)
         distorted = [f for f in frames if f.distortion is not None]

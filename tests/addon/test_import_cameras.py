@@ -148,7 +148,10 @@ def test_both_angles_alone_keep_both_fields_of_view(scene, tmp_path):
     path = tmp_path / "transforms_test.json"
     ax, ay = 0.8, 2 * math.atan(math.tan(0.4) * 0.75)  # a 4:3 camera
     _cameras_file(path, {"camera_angle_x": ax, "camera_angle_y": ay})
-    assert bpy.ops.nerf.import_cameras(filepath=str(path)) == {"FINISHED"}
+    from blender_nerf.views.import_cameras import import_cameras
+
+    _, _, (warning,) = import_cameras(bpy.context, path)
+    assert "given 64×48 pixels" in warning
     camera = bpy.data.objects["0000"]
     assert camera_size(scene, camera.data) == (64, 48)
     k = scene_io.camera_intrinsics(camera, scene, (64, 48))

@@ -107,3 +107,14 @@ def test_camera_files_and_import_reading_keep_the_declared_camera(tmp_path):
     dump(tmp_path / "transforms.json", {**TOP, "frames": frames})
     split = read_transforms(tmp_path / "transforms.json", require_images=False, image_sizes=False)
     assert split.frames[0].intrinsics == FULL and split.notes == ()
+
+
+def test_a_principal_point_off_the_image_is_a_warning(tmp_path):
+    """The case's second step: w/h set to the images' size but fl_x, cx, cy left at full size (the
+    old advice) — a camera no converter writes; a note says which keys to scale."""
+    frames = images_n(tmp_path, 2, n=2)
+    dump(tmp_path / "transforms.json", {**TOP, "w": 32, "h": 24, "frames": frames})
+    split = read_transforms(tmp_path / "transforms.json")
+    (note,) = split.notes
+    assert "(cx 31, cy 25) of 2 frame(s) lies outside their 32×24 image" in note
+    assert all(key in note for key in ("fl_x", "fl_y", "cx", "cy", "w and h"))
