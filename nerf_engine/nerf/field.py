@@ -1,5 +1,6 @@
 """The NeRF field: an MLP from (encoded position, view direction) to (colour, density), paper
-fig. 7."""
+fig. 7 — positions encoded with the paper's sines and cosines, or (``encoding="triplane"``) read
+from multi-resolution feature planes with a small MLP (:mod:`.triplane`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .encoding import PositionalEncoding
+from .triplane import TriPlaneEncoding
 
 
 class NeRFField(nn.Module):
@@ -19,12 +21,15 @@ class NeRFField(nn.Module):
     the encoded direction -> ``view_width`` ReLU -> RGB (sigmoid). The view layer is the paper's
     linear map of [feature, encoded direction], split in two so that the direction's half is
     computed once per ray (:meth:`direction_term`) instead of once per sample.
+
+    ``pos_enc`` encodes unit-frame positions: the paper's positional encoding by default, or a
+    :class:`~.triplane.TriPlaneEncoding` (see :func:`make_field`).
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, pos_enc: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
-        self.pos_enc = PositionalEncoding(3, cfg.pos_freqs)
+        self.pos_enc = pos_enc if pos_enc is not None else PositionalEncoding(3, cfg.pos_freqs)
         self.dir_enc = PositionalEncoding(3, cfg.dir_freqs)
         in_dim = self.pos_enc.out_dim
         layers = []
@@ -79,3 +84,12 @@ class NeRFField(nn.Module):
         return sum(
             2 * m.in_features * m.out_features for m in linear if m is not self.view_direction
         )
+
+
+def make_field(cfg: ModelConfig, unit_aabb: torch.Tensor) -> NeRFField:
+    """The field ``cfg.encoding`` asks for; ``unit_aabb`` [2, 3] is the scene box in the unit
+    frame (tri-planes span exactly that)."""
+    if cfg.encoding == "triplane":
+        encoding = TriPlaneEncoding(cfg.plane_resolutions, cfg.plane_features, unit_aabb)
+        return NeRFField(cfg, encoding)
+    return NeRFField(cfg)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig, SamplingConfig
-from .field import NeRFField
+from .field import NeRFField, make_field
 from .occupancy import OccupancyGrid
 from .rays import RayBatch
 from .sampling import interval_edges, merge_samples, sample_pdf, stratified_samples
@@ -64,11 +64,11 @@ class NeRF(nn.Module):
     ):
         super().__init__()
         self.model_cfg, self.sampling_cfg = model_cfg, sampling_cfg
-        self.coarse = NeRFField(model_cfg)
-        self.fine = NeRFField(model_cfg) if sampling_cfg.n_fine > 0 else None
+        box = unit_aabb if unit_aabb is not None else torch.tensor([[-1.0] * 3, [1.0] * 3])
+        self.coarse = make_field(model_cfg, box)
+        self.fine = make_field(model_cfg, box) if sampling_cfg.n_fine > 0 else None
         self.occupancy = None
         if sampling_cfg.occupancy_resolution > 0:
-            box = unit_aabb if unit_aabb is not None else torch.tensor([[-1.0] * 3, [1.0] * 3])
             diagonal = float((box[1] - box[0]).norm())
             self.occupancy = OccupancyGrid(
                 sampling_cfg.occupancy_resolution,
@@ -76,6 +76,30 @@ class NeRF(nn.Module):
                 step_size=diagonal / OCCUPANCY_REFERENCE_STEPS,
                 threshold=sampling_cfg.occupancy_threshold,
             )
+
+    @property
+    def fields(self) -> list[NeRFField]:
+        return [f for f in (self.coarse, self.fine) if f is not None]
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Adam's parameter groups: the MLPs at ``lr`` and (for tri-plane fields) the planes at
+        ``plane_lr_scale`` × ``lr``; each group's ``lr_scale`` is its multiple of the schedule."""
+        planes = [p for f in self.fields for p in getattr(f.pos_enc, "planes", [])]
+        ids = {id(p) for p in planes}
+        mlp = [p for p in self.parameters() if id(p) not in ids]
+        groups = [{"params": mlp, "lr": lr, "lr_scale": 1.0}]
+        if planes:
+            scale = self.model_cfg.plane_lr_scale
+            groups.append({"params": planes, "lr": lr * scale, "lr_scale": scale})
+        return groups
+
+    def regularization(self) -> torch.Tensor | None:
+        """The loss terms of the fields themselves (the planes' total variation, weighted), or
+        None when there are none."""
+        weight = self.model_cfg.plane_tv
+        if weight <= 0 or self.model_cfg.encoding != "triplane":
+            return None
+        return weight * sum(f.pos_enc.total_variation() for f in self.fields)
 
     def compile_fields(self) -> None:
         """``torch.compile`` both networks' ``forward`` in place (parameter names unchanged, so

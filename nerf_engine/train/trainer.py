@@ -34,7 +34,7 @@ from ..checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
-from ..config import TrainConfig, validate
+from ..config import TrainConfig, from_dict, validate
 from ..data.dataset import iter_views, read_split
 from ..data.events import EventLog, OnEvent
 from ..data.fileio import make_dir, write_json_atomic
@@ -123,7 +123,7 @@ class Trainer:
         self.model.to(self.device)
         if config.compile:
             self.model.compile_fields()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameter_groups(config.lr))
         self.generator = new_generator(self.device, config.seed)
         self.dtype = autocast_dtype(config.mixed_precision, self.device)
         self.bounds = RayBounds(box, config.sampling.use_aabb, self.device)
@@ -161,8 +161,8 @@ class Trainer:
         """Train one batch of ``batch_rays`` random rays (coarse and fine renders, MSE on both,
         one Adam step), refresh the occupancy grid on its cadence, advance :attr:`global_step`."""
         cfg = self.config
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate
+        for group in self.optimizer.param_groups:  # (the planes of a tri-plane field run faster)
+            group["lr"] = self.learning_rate * group.get("lr_scale", 1.0)
         crop = cfg.precrop_fraction if self.global_step < cfg.precrop_steps else 1.0
         rays_o, rays_d, rgba = self.sampler.sample(cfg.batch_rays, self.generator, crop)
         background = self.background.expand(cfg.batch_rays, 3)
@@ -189,6 +189,10 @@ class Trainer:
             total_loss = total_loss + loss.detach() * share
             total_mse = total_mse + fine_mse.detach() * share
             n_samples += out.n_samples
+        regularization = self.model.regularization()
+        if regularization is not None:
+            regularization.backward()
+            total_loss = total_loss + regularization.detach()
         self.optimizer.step()
         self._update_occupancy()
         self.global_step += 1
@@ -232,7 +236,7 @@ def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) ->
 
 
 def _check_same_architecture(config: TrainConfig, checkpoint: dict, path: Path) -> None:
-    saved = json.loads(checkpoint["config"])
+    saved = from_dict(json.loads(checkpoint["config"])).to_dict()  # (newer settings: defaults)
     for key in ("model", "sampling"):
         if saved.get(key) != config.to_dict()[key]:
             raise CheckpointError(
