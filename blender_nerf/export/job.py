@@ -320,7 +320,9 @@ class ExportJob:
             )
             for entry, view in zip(data["frames"], views, strict=True):
                 outputs = self._outputs(view)
-                for key, kind in (("depth_file_path", "depth"), ("mask_path", "mask")):
+                # The subject mask has a key of its own: nerfstudio reads mask_path as pixels to
+                # ignore (0), which would drop the background from training.
+                for key, kind in (("depth_file_path", "depth"), ("object_mask_path", "mask")):
                     if kind in outputs:
                         entry[key] = outputs[kind].relative_to(plan.root).as_posix()
             write_json_atomic(path, data)

@@ -32,8 +32,18 @@ TORCH_VARIANTS = (
     ("DEFAULT", "PyPI Default", "PyPI's build: CUDA on Linux, CPU on Windows, MPS on macOS", None),
 )  # fmt: skip
 # What ``python -m nerf_engine`` imports besides torch (requirements.txt without the pins);
-# matplotlib draws Compare's training curve and labelled colour bar; scikit-image computes SSIM.
-ENGINE_PACKAGES = ("numpy", "imageio", "pypng", "openexr", "tqdm", "matplotlib", "scikit-image")
+# matplotlib draws Compare's training curve and labelled colour bar; scikit-image computes SSIM;
+# OpenCV undistorts the images of datasets with lens distortion.
+ENGINE_PACKAGES = (
+    "numpy",
+    "imageio",
+    "pypng",
+    "openexr",
+    "tqdm",
+    "matplotlib",
+    "scikit-image",
+    "opencv-python-headless",
+)
 PIP_FLAGS = ("--upgrade", "--no-input", "--disable-pip-version-check")
 SITE_PACKAGES = "site-packages"
 FIND_TIMEOUT_S = 60.0
@@ -43,7 +53,7 @@ CHECK_SCRIPT = """
 import importlib.util, json, sys
 info = {"python": sys.version.split()[0], "executable": sys.executable}
 info["missing"] = [m for m in ("numpy", "png", "imageio", "OpenEXR", "matplotlib", "skimage",
-                             "nerf_engine") if importlib.util.find_spec(m) is None]
+                             "cv2", "nerf_engine") if importlib.util.find_spec(m) is None]
 try:
     import torch
 except Exception as exc:

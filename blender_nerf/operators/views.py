@@ -161,12 +161,14 @@ class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, f"'{path}' does not exist: choose a transforms .json file.")
             return {"CANCELLED"}
         try:
-            collection, note = import_cameras.import_cameras(context, path)
+            collection, note, warnings = import_cameras.import_cameras(context, path)
         except SceneError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         count = len(collection.objects)
         self.report({"INFO"}, f"Imported {count} camera(s) into '{collection.name}'.{note}")
+        for warning in warnings:
+            self.report({"WARNING"}, warning)
         return {"FINISHED"}
 
 

@@ -7,6 +7,12 @@ fit, the focal length and lens shift from ``fl_x``, ``cx``, ``cy``; ``fl_y`` ≠
 the scene's pixel aspect (one for every camera: a file whose frames disagree is refused). A frame
 whose size differs from the scene's render size gets its own resolution (Camera > NeRF). The
 cameras go into a collection named after the file; importing the same file again replaces them.
+
+Real-world files: a frame without ``w``/``h`` and without an image (BlenderNeRF's NeRF-format test
+cameras: only ``camera_angle_x``) gets the scene's render size — a field of view places a camera
+at any pixel count; lens distortion (COLMAP-made files) is left out: a Blender camera is the
+file's pinhole part, which is also the camera the engine trains on (it undistorts the images).
+Both come back as warnings.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import bpy
 
 from ..nerf_engine.data.cameras import Intrinsics
 from ..nerf_engine.data.dataset import SPLITS, read_transforms
+from ..nerf_engine.data.frames import describe
 from ..scene import scene_io
 from ..scene.scene_io import SceneError
 from ..scene.shots import Shot, safe_name
@@ -27,9 +34,12 @@ TAG = "nerf_cameras"  # custom property on the collection: the file it came from
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".webp", ".tif", ".tiff")
 
 
-def read_camera_frames(path: Path) -> list[Shot]:
+def read_camera_frames(
+    path: Path, default_size: tuple[int, int] | None = None
+) -> tuple[list[Shot], list[str]]:
     """The frames of a transforms file, or of every split of a dataset folder, as shots named
-    after the cameras to make (images need not exist). Raises SceneError naming the file and the
+    after the cameras to make (images need not exist; frames without any size get
+    ``default_size``), and warnings for the user. Raises SceneError naming the file and the
     problem."""
     try:
         if path.is_dir():
@@ -41,21 +51,32 @@ def read_camera_frames(path: Path) -> list[Shot]:
                 raise SceneError(f"'{path}' holds no transforms file to import cameras from.")
         else:
             files = [("", path)]
-        named = [
-            (prefix, frame)
+        splits = [
+            (prefix, read_transforms(
+                file, require_images=False, image_sizes=False, default_size=default_size
+            ))
             for prefix, file in files
-            for frame in read_transforms(file, require_images=False).frames
-        ]
+        ]  # fmt: skip
     except ValueError as exc:  # DatasetError: names the file, frame and key
         if isinstance(exc, SceneError):
             raise
         raise SceneError(f"Cannot import cameras: {exc}") from exc
+    named = [(prefix, frame) for prefix, split in splits for frame in split.frames]
     frames = []
     for index, (prefix, frame) in enumerate(named):
         stem = _stem(frame.file_path) if frame.file_path else f"view_{index:04d}"
         name = f"{prefix}{safe_name(stem)}"
         frames.append(Shot(name, frame.camera_to_world, frame.intrinsics))
-    return frames
+    # (notes on masks concern training, not cameras)
+    warnings = [note for _, split in splits for note in split.notes if "mask" not in note]
+    distorted = [frame for _, frame in named if frame.distortion is not None]
+    if distorted:
+        warnings.append(
+            f"{len(distorted)} camera(s) have lens distortion ({describe(distorted[0].distortion)})"
+            "; Blender cameras are pinhole, so only the pinhole part (fl_x, fl_y, cx, cy) was "
+            "imported — the camera the engine trains on after undistorting the images."
+        )
+    return frames, warnings
 
 
 def _stem(file_path: str) -> str:
@@ -121,10 +142,13 @@ def camera_lens(intrinsics: Intrinsics, ratio: float) -> dict:
     }
 
 
-def import_cameras(context: bpy.types.Context, path: Path) -> tuple[bpy.types.Collection, str]:
-    """Create the cameras of ``path``; returns their collection and a note on scene changes."""
+def import_cameras(
+    context: bpy.types.Context, path: Path
+) -> tuple[bpy.types.Collection, str, list[str]]:
+    """Create the cameras of ``path``; returns their collection, a note on scene changes and
+    warnings on what was converted or left out."""
     scene = context.scene
-    frames = read_camera_frames(path)
+    frames, warnings = read_camera_frames(path, scene_io.render_size(scene))
     ratio = pixel_aspect(frames)
     check_fits_blender(frames, ratio, path)
     near, far = _clip(path)
@@ -143,13 +167,17 @@ def import_cameras(context: bpy.types.Context, path: Path) -> tuple[bpy.types.Co
             own.resolution_x, own.resolution_y = k.w, k.h
     if scene.camera is None:
         scene.camera = collection.objects[0]
-    return collection, note
+    return collection, note, warnings
 
 
 def _clip(path: Path) -> tuple[float, float]:
     """Clip range around the file's near/far (Blender's defaults where it has none)."""
     try:
-        split = read_transforms(path, require_images=False) if path.is_file() else None
+        split = (
+            read_transforms(path, require_images=False, image_sizes=False, default_size=(1, 1))
+            if path.is_file()
+            else None
+        )
     except ValueError:
         split = None
     near = split.near if split is not None and split.near else None

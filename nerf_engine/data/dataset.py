@@ -7,6 +7,12 @@ Reads
   frame, ``camera_angle_x/y``, ``aabb``, ``near``, ``far``. A single ``transforms.json`` is split by
   nerfstudio's ``{split}_filenames`` lists when present, else every 8th frame is held out for
   val/test (the LLFF convention).
+- what COLMAP-made files add: lens distortion (``k1, k2, k3, k4, p1, p2``, ``camera_model``,
+  ``is_fisheye``; the images are undistorted on load, see ``lens``), masks of pixels to ignore
+  (nerfstudio's ``mask_path``, instant-ngp's ``dynamic_mask_*.png``; see ``masks``), and images
+  that are a whole-number downscale of the size the file gives (``images_2/``: ``fl_x, fl_y, cx,
+  cy`` are scaled with them). What the reader did about such files is said in ``Split.notes``.
+  docs/formats.md lists every key.
 
 Every problem raises :class:`DatasetError` naming the file, the frame index and the key, with what
 to do about it. Image paths never leave the dataset folder (no absolute paths, ``..``, or
@@ -20,47 +26,30 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from .cameras import Intrinsics
 from .fileio import write_json_atomic
+from .frames import FRAME_KEYS, Frame, FrameReader, normalise_rel
 from .images import ImageError, read_rgba
+from .lens import FISHEYE, LensDistortion, undistort
+from .masks import keep_pixels
 from .transforms_fields import (
-    DISTORTION_KEYS,
-    INTRINSIC_KEYS,
     DatasetError,
     check_camera_model,
     optional_number,
     parse_aabb,
-    parse_intrinsics,
-    parse_matrix,
-    resolve_image_path,
 )
 
 SPLITS = ("train", "val", "test")
-FRAME_KEYS = frozenset(
-    ["file_path", "transform_matrix", "camera_model", *INTRINSIC_KEYS, *DISTORTION_KEYS]
-)
 MAX_JSON_BYTES = 256 * 1024 * 1024
 # More views than any GPU could hold (100k 800×800 images are 500 GB as float16); reading them
 # would take minutes. A file with more frames is refused before any frame is looked at.
 MAX_FRAMES = 100_000
 HOLDOUT_EVERY = 8
-
-
-@dataclass(frozen=True, eq=False)
-class Frame:
-    """One camera view: pose, intrinsics and (for training data) its image."""
-
-    camera_to_world: np.ndarray  # [4, 4] float64, OpenGL convention
-    intrinsics: Intrinsics
-    file_path: str | None = None  # as written in the JSON, relative to the dataset folder
-    image_path: Path | None = None  # resolved file inside the dataset folder
-    # Other per-frame keys, kept as read and written back (depth_file_path, mask_path, ...).
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +62,7 @@ class Split:
     aabb: np.ndarray | None = None  # [2, 3]: min and max corner
     near: float | None = None
     far: float | None = None
+    notes: tuple[str, ...] = ()  # what the reader converted or left out, for the user (warnings)
 
     @property
     def root(self) -> Path:
@@ -90,9 +80,9 @@ class Split:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_split(dataset_dir: str | os.PathLike, split: str) -> Split:
+def read_split(dataset_dir: str | os.PathLike, split: str, *, require_images: bool = True) -> Split:
     """The frames of ``split`` in ``dataset_dir``: ``transforms_<split>.json``, else
-    ``transforms.json``."""
+    ``transforms.json`` (see :func:`read_transforms` for ``require_images``)."""
     root = Path(dataset_dir)
     if split not in SPLITS:
         raise DatasetError(root, f"unknown split {split!r}; use one of {', '.join(SPLITS)}.")
@@ -100,10 +90,12 @@ def read_split(dataset_dir: str | os.PathLike, split: str) -> Split:
         raise DatasetError(root, "dataset folder not found; export a dataset or check the path.")
     per_split = root / f"transforms_{split}.json"
     if per_split.is_file():
-        return read_transforms(_inside(root, per_split), name=split)
+        return read_transforms(_inside(root, per_split), name=split, require_images=require_images)
     single = root / "transforms.json"
     if single.is_file():
-        return read_transforms(_inside(root, single), name=split, subset=split)
+        return read_transforms(
+            _inside(root, single), name=split, subset=split, require_images=require_images
+        )
     raise DatasetError(
         root,
         f"no transforms_{split}.json or transforms.json here; is this a NeRF dataset folder?",
@@ -134,11 +126,17 @@ def read_transforms(
     name: str | None = None,
     subset: str | None = None,
     require_images: bool = True,
+    image_sizes: bool = True,
+    default_size: tuple[int, int] | None = None,
 ) -> Split:
     """Parse and validate one transforms file.
 
     ``subset`` picks a split out of a single ``transforms.json``. With ``require_images=False``
-    (camera files for rendering) frames need no ``file_path`` but must give ``w`` and ``h``.
+    (camera files for rendering, held-out views) frames need no ``file_path``, and one whose image
+    does not exist gets ``image_path`` None. ``image_sizes`` checks a declared ``w``/``h`` against
+    each existing image's header (a whole-number downscale scales the camera; anything else is
+    refused); turn it off where no image reader is (inside Blender). ``default_size`` (w, h)
+    stands in for frames with neither ``w``/``h`` nor an image (else they are refused).
     """
     path = Path(path)
     top = _load_json(path)
@@ -163,7 +161,14 @@ def read_transforms(
         raise DatasetError(
             path, f"{label} has no frames; add views or change the split fractions.", key="frames"
         )
-    frames = tuple(_parse_frame(path, top, raw_frames[i], i, require_images) for i in indices)
+    reader = FrameReader(
+        path,
+        top,
+        require_images=require_images,
+        image_sizes=image_sizes,
+        default_size=default_size,
+    )
+    frames = tuple(reader.frame(raw_frames[i], i) for i in indices)
     near = optional_number(path, top, "near", minimum=0.0)
     far = optional_number(path, top, "far", minimum=0.0)
     if near is not None and far is not None and not near < far:
@@ -175,17 +180,30 @@ def read_transforms(
         aabb=parse_aabb(path, top.get("aabb")),
         near=near,
         far=far,
+        notes=reader.notes(frames),
     )
 
 
 def load_rgba(split: Split) -> list[np.ndarray]:
     """Every frame's image as float32 [H, W, 4] (sRGB colour, straight alpha), checked against its
-    intrinsics' size."""
+    intrinsics' size and undistorted (see :func:`iter_views`)."""
     return list(iter_rgba(split))
 
 
 def iter_rgba(split: Split) -> Iterator[np.ndarray]:
-    """:func:`load_rgba` one image at a time (a large dataset never sits in memory as float32)."""
+    """:func:`load_rgba` one image at a time (a large dataset never sits in memory as float32).
+    Masked pixels are in the images as they are: training and evaluation use :func:`iter_views`."""
+    for rgba, _ in iter_views(split):
+        yield rgba
+
+
+def iter_views(split: Split) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Each frame's image and the pixels that may be training or evaluation targets, one frame at
+    a time: (rgba float32 [H, W, 4], valid bool [H, W], or None when every pixel is valid).
+
+    The image is what the frame's pinhole camera sees: undistorted when the photo has lens
+    distortion. A pixel is not valid when a mask says to ignore it or, after undistortion, when it
+    sees past the edge of the photo (or next to an ignored pixel)."""
     for index, frame in enumerate(split.frames):
         if frame.image_path is None:
             raise DatasetError(split.source, "frame has no image.", frame=index, key="file_path")
@@ -199,11 +217,23 @@ def iter_rgba(split: Split) -> Iterator[np.ndarray]:
             raise DatasetError(
                 split.source,
                 f"image {frame.image_path.name} is {w}×{h} but the camera says {intr.w}×{intr.h}; "
-                "fix w/h in the JSON or re-export the image.",
+                "fix w and h in the JSON, scaling fl_x, fl_y, cx and cy by the same factor (or "
+                "re-export the image).",
                 frame=index,
                 key="w",
             )
-        yield rgba
+        try:
+            valid = keep_pixels(frame.masks, w, h)
+        except (ImageError, ValueError) as exc:
+            key = frame.masks[0].key if frame.masks else "mask_path"
+            raise DatasetError(split.source, str(exc), frame=index, key=key) from exc
+        if frame.distortion is not None:
+            rgba, inside = undistort(rgba, intr, frame.distortion)
+            if valid is not None:
+                kept, _ = undistort(valid[..., None].astype(np.float32), intr, frame.distortion)
+                inside &= kept[..., 0] > 0.999
+            valid = inside
+        yield rgba, valid
 
 
 def _load_json(path: Path) -> dict:
@@ -263,7 +293,7 @@ def _subset_indices(path: Path, top: dict, raw_frames: list, split: str) -> list
             return [i for i in range(len(raw_frames)) if i % HOLDOUT_EVERY != 0] or held_out
         return held_out
     names = {
-        i: _normalise_rel(str(fr.get("file_path", "")))
+        i: normalise_rel(str(fr.get("file_path", "")))
         for i, fr in enumerate(raw_frames)
         if isinstance(fr, dict)
     }
@@ -285,36 +315,7 @@ def _subset_indices(path: Path, top: dict, raw_frames: list, split: str) -> list
 def _filename_set(path: Path, names, key: str) -> set[str]:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise DatasetError(path, "expected a list of image paths (strings).", key=key)
-    return {_normalise_rel(n) for n in names}
-
-
-def _normalise_rel(file_path: str) -> str:
-    posix = file_path.replace("\\", "/")
-    while posix.startswith("./"):
-        posix = posix[2:]
-    return str(PurePosixPath(posix).with_suffix("")) if PurePosixPath(posix).suffix else posix
-
-
-def _parse_frame(path: Path, top: dict, raw, index: int, require_images: bool) -> Frame:
-    if not isinstance(raw, dict):
-        raise DatasetError(path, f"expected an object, found {type(raw).__name__}.", frame=index)
-    if "transform_matrix" not in raw:
-        raise DatasetError(
-            path,
-            "missing; every frame needs its 4×4 camera-to-world matrix.",
-            frame=index,
-            key="transform_matrix",
-        )
-    c2w = parse_matrix(path, raw["transform_matrix"], index)
-    check_camera_model(path, raw, index)
-    file_path, image_path = raw.get("file_path"), None
-    if require_images or file_path is not None:  # camera files may name images not made yet
-        image_path = resolve_image_path(
-            path.parent, file_path, path, index, missing_ok=not require_images
-        )
-    intrinsics = parse_intrinsics(path, top, raw, index, image_path)
-    extra = {k: v for k, v in raw.items() if k not in FRAME_KEYS}
-    return Frame(c2w, intrinsics, file_path, image_path, extra)
+    return {normalise_rel(n) for n in names}
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -355,8 +356,12 @@ def transforms_dict(
         if clash:
             raise ValueError(f"frame {index}: extra keys {sorted(clash)} are not extra")
         entry.update(frame.extra)
+        if frame.mask_path is not None:
+            entry["mask_path"] = _relative_file_path(frame.mask_path, index)
         if not shared:
             entry.update(_intrinsics_json(frame.intrinsics))
+        if frame.distortion is not None:
+            entry.update(_distortion_json(frame.distortion))
         out["frames"].append(entry)
     return out
 
@@ -368,6 +373,15 @@ def _intrinsics_json(intr: Intrinsics) -> dict:
         "w": int(intr.w),
         "h": int(intr.h),
     }
+
+
+def _distortion_json(distortion: LensDistortion) -> dict:
+    fisheye = distortion.model == FISHEYE
+    keys = ("k1", "k2", "k3", "k4") if fisheye else ("k1", "k2", "k3", "p1", "p2")
+    out: dict = {k: float(getattr(distortion, k)) for k in keys}
+    if fisheye:
+        out["is_fisheye"] = True  # instant-ngp's key; it may stand on a frame, camera_model not
+    return out
 
 
 def _matrix_json(camera_to_world, index: int) -> list:

@@ -14,11 +14,23 @@ import numpy as np
 
 from .cameras import Intrinsics
 from .images import MAX_PIXELS, ImageError, image_size
+from .lens import FISHEYE, RADIAL_TANGENTIAL, LensDistortion
 
 IMAGE_SUFFIXES = (".png", ".exr", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y")
-DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
-PINHOLE_MODELS = (None, "PINHOLE", "SIMPLE_PINHOLE", "OPENCV", "SIMPLE_RADIAL", "RADIAL")
+DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2", "is_fisheye")
+# COLMAP's models as ns-process-data and colmap2nerf write them into camera_model (None: not given).
+PINHOLE_MODELS = (None, "PINHOLE", "SIMPLE_PINHOLE")
+RADIAL_TANGENTIAL_MODELS = ("OPENCV", "SIMPLE_RADIAL", "RADIAL")
+FISHEYE_MODELS = ("OPENCV_FISHEYE",)
+CAMERA_MODELS = PINHOLE_MODELS + RADIAL_TANGENTIAL_MODELS + FISHEYE_MODELS
+# instant-ngp keys for lenses that no pinhole image can show (its nerf_loader's read_lens).
+NON_PINHOLE_KEYS = ("ftheta_p0", "latlong", "equirectangular")
+UNDISTORT_ADVICE = (
+    "convert the images to perspective ones first: COLMAP's image_undistorter writes undistorted "
+    "images and a PINHOLE model (ns-process-data does not undistort); for 360° images "
+    "ns-process-data's --camera-type equirectangular makes perspective crops."
+)
 
 
 class DatasetError(ValueError):
@@ -112,11 +124,25 @@ def optional_number(
     )
 
 
+def _level_of(top: dict, raw: dict, index: int, key: str):
+    """(object, frame index) of ``key``: the frame's own value wins over the file's."""
+    return (raw, index) if key in raw else (top, None) if key in top else (None, None)
+
+
 def parse_intrinsics(
-    path: Path, top: dict, raw: dict, index: int, image_path: Path | None
+    path: Path,
+    top: dict,
+    raw: dict,
+    index: int,
+    image_path: Path | None,
+    default_size: tuple[int, int] | None = None,
 ) -> Intrinsics:
-    def level_of(key):  # the frame's own value wins over the file's
-        return (raw, index) if key in raw else (top, None) if key in top else (None, None)
+    """The pinhole camera of frame ``index``. Without ``w``/``h`` the size comes from the image
+    file, else from ``default_size`` (Import Cameras: the scene's render size; a field of view
+    places a camera at any pixel count), else DatasetError."""
+
+    def level_of(key):
+        return _level_of(top, raw, index, key)
 
     size = {}
     for key in ("w", "h"):
@@ -137,12 +163,15 @@ def parse_intrinsics(
             key="w",
         )
     if len(size) < 2:
-        if image_path is None:
+        if image_path is not None:
+            try:
+                iw, ih = image_size(image_path)
+            except ImageError as exc:
+                raise DatasetError(path, str(exc), frame=index, key="file_path") from exc
+        elif default_size is not None:
+            iw, ih = _default_size(path, top, raw, index, default_size)
+        else:
             raise DatasetError(path, "image size unknown: give 'w' and 'h'.", frame=index, key="w")
-        try:
-            iw, ih = image_size(image_path)
-        except ImageError as exc:
-            raise DatasetError(path, str(exc), frame=index, key="file_path") from exc
         size.setdefault("w", iw)
         size.setdefault("h", ih)
     w, h = size["w"], size["h"]
@@ -158,17 +187,85 @@ def parse_intrinsics(
     for key, default in (("cx", 0.5 * w), ("cy", 0.5 * h)):
         obj, frame = level_of(key)
         centre[key] = default if obj is None else parse_number(path, obj[key], frame=frame, key=key)
-    for key in DISTORTION_KEYS:
-        obj, frame = level_of(key)
-        if obj is not None and parse_number(path, obj[key], frame=frame, key=key) != 0.0:
+    return Intrinsics(fl_x=fl_x, fl_y=fl_y, cx=centre["cx"], cy=centre["cy"], w=w, h=h)
+
+
+def _default_size(
+    path: Path, top: dict, raw: dict, index: int, default_size: tuple[int, int]
+) -> tuple[int, int]:
+    """``default_size``; when the camera is given by ``camera_angle_x`` and ``camera_angle_y``
+    alone, the height follows from the two angles (square pixels) so both fields of view hold."""
+    w, h = int(default_size[0]), int(default_size[1])
+    if any(key in obj for key in ("fl_x", "fl_y") for obj in (top, raw)):
+        return w, h
+    angles = []
+    for key in ("camera_angle_x", "camera_angle_y"):
+        obj, frame = _level_of(top, raw, index, key)
+        if obj is None:
+            return w, h
+        angles.append(parse_number(path, obj[key], frame=frame, key=key))
+    if all(0.0 < a < math.pi for a in angles):  # (other angles are refused by the caller)
+        h = max(1, round(w * math.tan(0.5 * angles[1]) / math.tan(0.5 * angles[0])))
+    return w, h
+
+
+def parse_distortion(path: Path, top: dict, raw: dict, index: int) -> LensDistortion | None:
+    """The frame's lens distortion (key by key, the frame's value over the file's, as instant-ngp
+    reads them), or None for a pinhole camera. Refuses what no pinhole image can show."""
+    for key in NON_PINHOLE_KEYS:
+        obj, frame = _level_of(top, raw, index, key)
+        if obj is not None:
             raise DatasetError(
                 path,
-                "lens distortion is not supported; undistort the images first "
-                "(e.g. nerfstudio's ns-process-data) and set it to 0.",
+                f"instant-ngp's '{key}' lens is not a pinhole camera; {UNDISTORT_ADVICE}",
                 frame=frame,
                 key=key,
             )
-    return Intrinsics(fl_x=fl_x, fl_y=fl_y, cx=centre["cx"], cy=centre["cy"], w=w, h=h)
+    values, frames = {}, {}
+    for key in ("k1", "k2", "k3", "k4", "p1", "p2"):
+        obj, frames[key] = _level_of(top, raw, index, key)
+        if obj is not None:
+            values[key] = parse_number(path, obj[key], frame=frames[key], key=key)
+    model_obj, _ = _level_of(top, raw, index, "camera_model")
+    model = model_obj["camera_model"] if model_obj is not None else None
+    fisheye_obj, fisheye_frame = _level_of(top, raw, index, "is_fisheye")
+    is_fisheye = fisheye_obj is not None and fisheye_obj["is_fisheye"]
+    if is_fisheye not in (True, False):
+        raise DatasetError(
+            path, f"expected true or false, found {is_fisheye!r}.", frame=fisheye_frame,
+            key="is_fisheye",
+        )  # fmt: skip
+    fisheye = model in FISHEYE_MODELS or is_fisheye
+    if not any(values.values()):
+        return None
+    if model in PINHOLE_MODELS[1:]:
+        key = next(k for k, v in values.items() if v)
+        raise DatasetError(
+            path,
+            f"camera model {model} has no lens distortion, but '{key}' is {values[key]}; set "
+            "camera_model to OPENCV (or OPENCV_FISHEYE) if the images are distorted, else set "
+            f"'{key}' to 0.",
+            frame=frames[key],
+            key=key,
+        )
+    if fisheye and (values.get("p1") or values.get("p2")):
+        key = "p1" if values.get("p1") else "p2"
+        raise DatasetError(
+            path,
+            "a fisheye lens (OPENCV_FISHEYE / is_fisheye) has no tangential coefficients p1, p2; "
+            f"check the camera model, or set '{key}' to 0.",
+            frame=frames[key],
+            key=key,
+        )
+    if not fisheye and values.get("k4"):
+        raise DatasetError(
+            path,
+            "k4 is a fisheye coefficient, but the camera is not a fisheye; set camera_model to "
+            "OPENCV_FISHEYE (or is_fisheye to true) if it is one, else set 'k4' to 0.",
+            frame=frames["k4"],
+            key="k4",
+        )
+    return LensDistortion(FISHEYE if fisheye else RADIAL_TANGENTIAL, **values)
 
 
 def _focal(path: Path, levels, fl_key: str, angle_key: str, size: int) -> float | None:
@@ -196,11 +293,11 @@ def _focal(path: Path, levels, fl_key: str, angle_key: str, size: int) -> float 
 
 def check_camera_model(path: Path, obj: dict, index: int | None) -> None:
     model = obj.get("camera_model")
-    if model not in PINHOLE_MODELS:
+    if model not in CAMERA_MODELS:
         raise DatasetError(
             path,
-            f"camera model {model!r} is not supported; only pinhole cameras are "
-            "(undistort fisheye/equirectangular images first).",
+            f"camera model {model!r} is not supported (supported: "
+            f"{', '.join(m for m in CAMERA_MODELS if m)}); {UNDISTORT_ADVICE}",
             frame=index,
             key="camera_model",
         )
@@ -225,14 +322,21 @@ def parse_aabb(path: Path, value) -> np.ndarray | None:
 
 
 def resolve_image_path(
-    root: Path, file_path, source: Path, index: int, *, missing_ok: bool = False
+    root: Path,
+    file_path,
+    source: Path,
+    index: int,
+    *,
+    missing_ok: bool = False,
+    key: str = "file_path",
 ) -> Path | None:
-    """The image file for a frame's ``file_path``, which must stay inside ``root``.
+    """The image file for a frame's ``file_path`` (or another image key: ``mask_path``), which
+    must stay inside ``root``.
 
     ``file_path`` may omit the extension (NeRF-synthetic). With ``missing_ok`` a safe path to a
     file that does not exist gives None instead of an error.
     """
-    where = {"frame": index, "key": "file_path"}
+    where = {"frame": index, "key": key}
     if file_path is not None and not isinstance(file_path, str):
         raise DatasetError(
             source,

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_run
-from ..data.dataset import Split, iter_rgba, read_split
+from ..data.dataset import Split, iter_views, read_split
 from ..data.events import OnEvent, emit
 from ..data.images import composite, write_png
 from ..runtime import configure_process
-from .metrics import SSIM_WINDOW, psnr, ssim
+from .metrics import SSIM_WINDOW, masked_ssim, psnr, ssim_map
 from .renderer import Renderer, view_name
 
 
@@ -28,6 +28,12 @@ def resize_image(image: np.ndarray, w: int, h: int) -> np.ndarray:
     return y[0].permute(1, 2, 0).clamp(0.0, 1.0).numpy()
 
 
+def alpha_error(rendered: np.ndarray, alpha: np.ndarray, valid: np.ndarray | None) -> float:
+    """Mean absolute difference of two [H, W] opacities over the ``valid`` pixels (all: None)."""
+    diff = np.abs(np.asarray(rendered, np.float64) - alpha)
+    return float(diff[valid].mean() if valid is not None else diff.mean())
+
+
 def evaluate_views(
     renderer: Renderer,
     split: Split,
@@ -37,7 +43,8 @@ def evaluate_views(
     step: int = 0,
 ) -> dict:
     """PSNR and SSIM of every frame of ``split``, both images composited over the renderer's
-    training background.
+    training background, over the pixels that may be evaluation targets (masked pixels and,
+    after undistortion, pixels outside the photo are left out; see ``iter_views``).
 
     Returns ``{"psnr", "ssim", "alpha_error", "n_views", "seconds", "views": [{"name", "psnr",
     "ssim", "alpha_error"}, ...]}``; the metrics are means over views (SSIM is NaN for images under
@@ -49,7 +56,9 @@ def evaluate_views(
     started = time.perf_counter()
     background = renderer.config.background
     views = []
-    for index, (frame, rgba) in enumerate(zip(split.frames, iter_rgba(split), strict=True)):
+    for index, (frame, (rgba, valid)) in enumerate(
+        zip(split.frames, iter_views(split), strict=True)
+    ):
         reference = composite(rgba, background)
         view = renderer.render(frame.intrinsics, frame.camera_to_world)
         rendered = view.over(background)
@@ -58,9 +67,13 @@ def evaluate_views(
         views.append(
             {
                 "name": name,
-                "psnr": psnr(rendered, reference),
-                "ssim": ssim(rendered, reference) if big_enough else float("nan"),
-                "alpha_error": float(np.abs(view.rgba[..., 3] - rgba[..., 3]).mean()),
+                "psnr": psnr(rendered, reference, valid),
+                "ssim": (
+                    masked_ssim(ssim_map(rendered, reference), valid)
+                    if big_enough
+                    else float("nan")
+                ),
+                "alpha_error": alpha_error(view.rgba[..., 3], rgba[..., 3], valid),
             }
         )
         if out_dir is not None:
@@ -94,6 +107,8 @@ def evaluate_run(
     for note in run.notes:
         emit(on_event, "warning", run.step, message=note)
     data = read_split(run.dataset_dir, split).first(max_views)
+    for note in data.notes:
+        emit(on_event, "warning", run.step, message=note)
     emit(on_event, "start", run.step, job="eval", total=len(data.frames), split=split)
     report = evaluate_views(
         Renderer.for_run(run),

@@ -183,10 +183,11 @@ def _write_depth(out: Path, name: str, depth: np.ndarray, depth_format: str | No
 def frames_to_render(
     run: LoadedRun, cameras: str | os.PathLike | None, split: str | None
 ) -> list[Frame]:
-    """The frames of a cameras file (images not needed) or of a split of the run's dataset."""
+    """The frames of a cameras file or of a split of the run's dataset (images not needed: a
+    test split whose views were never rendered renders all the same)."""
     if cameras is not None:
         return list(read_transforms(cameras, require_images=False).frames)
-    return list(read_split(run.dataset_dir, split or "test").frames)
+    return list(read_split(run.dataset_dir, split or "test", require_images=False).frames)
 
 
 def render_job(

@@ -1,4 +1,8 @@
-"""Random training pixels across all images (any mix of sizes), as rays and target colours."""
+"""Random training pixels across all images (any mix of sizes), as rays and target colours.
+
+Pixels that are not valid — masked out (a passer-by under nerfstudio's ``mask_path`` or
+instant-ngp's dynamic masks) or, after undistortion, outside the photo — are never drawn.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +16,53 @@ from .rays import CameraTensors
 
 
 class PixelSampler:
-    """Uniformly random pixels over all training images (any mix of sizes), as rays + targets."""
+    """Uniformly random valid pixels over all training images (any mix of sizes), as rays and
+    targets."""
 
-    def __init__(self, images: Iterable[np.ndarray], cameras: CameraTensors, device: torch.device):
-        """images: per frame [H, W, 4] straight-alpha RGBA floats, of the cameras' sizes, in
-        order; consumed one at a time into one float16 table (8 bytes a pixel: its 11-bit
-        mantissa is finer than an 8-bit PNG, and a 100-image 800×800 dataset takes 512 MB)."""
+    def __init__(
+        self,
+        views: Iterable[tuple[np.ndarray, np.ndarray | None]],
+        cameras: CameraTensors,
+        device: torch.device,
+    ):
+        """views: per frame (rgba, valid): [H, W, 4] straight-alpha RGBA floats of the cameras'
+        sizes, in order, and [H, W] bool of the pixels that may be targets (None: all), as
+        ``data.dataset.iter_views`` yields them; consumed one at a time into one float16 table
+        (8 bytes a pixel: its 11-bit mantissa is finer than an 8-bit PNG, and a 100-image 800×800
+        dataset takes 512 MB). Raises ValueError when no pixel at all is valid."""
         self.cameras = cameras
         sizes = (cameras.w * cameras.h).cpu()
         ends = sizes.cumsum(0)
         flat = np.empty((int(ends[-1]), 4), dtype=np.float16)
-        for index, image in enumerate(images):
-            flat[int(ends[index] - sizes[index]) : int(ends[index])] = image.reshape(-1, 4)
+        valid_parts: list[np.ndarray] = []
+        masked = False
+        for index, (image, valid) in enumerate(views):
+            start = int(ends[index] - sizes[index])
+            flat[start : int(ends[index])] = image.reshape(-1, 4)
+            if valid is not None and not valid.all():
+                masked = True
+            keep = np.ones(image.shape[0] * image.shape[1], bool) if valid is None else valid
+            valid_parts.append(np.flatnonzero(keep.reshape(-1)) + start)
         self.rgba = torch.from_numpy(flat).to(device)
         self.offsets = (ends - sizes).to(device)
         self.area_cdf = (ends.double() / ends[-1]).float().to(device)
+        # Flat indices of the valid pixels; None when every pixel is (the plain, faster path).
+        self.valid_index: torch.Tensor | None = None
+        self._windows: dict[float, torch.Tensor] = {}
+        if masked:
+            index = np.concatenate(valid_parts)
+            if index.size == 0:
+                raise ValueError(
+                    "every pixel of every training image is masked out (mask_path, dynamic "
+                    "masks) or outside the undistorted photos; check the masks."
+                )
+            dtype = np.int32 if flat.shape[0] < 2**31 else np.int64
+            self.valid_index = torch.from_numpy(index.astype(dtype)).to(device)
+
+    @property
+    def n_pixels(self) -> int:
+        """How many pixels may be drawn (the valid ones)."""
+        return int(self.rgba.shape[0] if self.valid_index is None else self.valid_index.shape[0])
 
     def sample(
         self, n_rays: int, generator: torch.Generator, crop_fraction: float = 1.0
@@ -37,14 +73,21 @@ class PixelSampler:
         """
         device = self.rgba.device
         u = torch.rand((n_rays, 3), device=device, generator=generator)
-        frame = torch.searchsorted(self.area_cdf, u[:, 0].contiguous(), right=True)
-        frame = frame.clamp_max(self.area_cdf.shape[0] - 1)
         cam = self.cameras
-        w, h = cam.w[frame], cam.h[frame]
-        lo = 0.5 * (1.0 - crop_fraction)
-        x = ((lo + u[:, 1] * crop_fraction) * w).long().clamp(0, None).minimum(w - 1)
-        y = ((lo + u[:, 2] * crop_fraction) * h).long().clamp(0, None).minimum(h - 1)
-        target = self.rgba[self.offsets[frame] + y * w + x].float()
+        if self.valid_index is None:
+            frame = torch.searchsorted(self.area_cdf, u[:, 0].contiguous(), right=True)
+            frame = frame.clamp_max(self.area_cdf.shape[0] - 1)
+            w, h = cam.w[frame], cam.h[frame]
+            lo = 0.5 * (1.0 - crop_fraction)
+            x = ((lo + u[:, 1] * crop_fraction) * w).long().clamp(0, None).minimum(w - 1)
+            y = ((lo + u[:, 2] * crop_fraction) * h).long().clamp(0, None).minimum(h - 1)
+            target = self.rgba[self.offsets[frame] + y * w + x].float()
+        else:
+            pool = self._window(crop_fraction)
+            pick = (u[:, 0] * pool.shape[0]).long().clamp_max(pool.shape[0] - 1)
+            flat = pool[pick].long()
+            frame, x, y = self._locate(flat)
+            target = self.rgba[flat].float()
         rays_o, rays_d = camera_rays(
             cam.c2w[frame],
             x + 0.5,
@@ -55,3 +98,26 @@ class PixelSampler:
             cam.cy[frame],
         )
         return rays_o, rays_d, target
+
+    def _locate(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(frame, column, row) [n] of flat table indices [n]."""
+        ends = self.offsets + self.cameras.w * self.cameras.h
+        frame = torch.searchsorted(ends, flat, right=True)
+        local = flat - self.offsets[frame]
+        w = self.cameras.w[frame]
+        return frame, local % w, local // w
+
+    def _window(self, crop_fraction: float) -> torch.Tensor:
+        """The valid pixels inside the central ``crop_fraction`` window (cached)."""
+        if crop_fraction >= 1.0:
+            return self.valid_index
+        if crop_fraction not in self._windows:
+            flat = self.valid_index.long()
+            frame, x, y = self._locate(flat)
+            w, h = self.cameras.w[frame], self.cameras.h[frame]
+            lo = 0.5 * (1.0 - crop_fraction)
+            inside = (x >= (lo * w).long()) & (x < ((lo + crop_fraction) * w).ceil().long())
+            inside &= (y >= (lo * h).long()) & (y < ((lo + crop_fraction) * h).ceil().long())
+            window = self.valid_index[inside]
+            self._windows[crop_fraction] = window if window.numel() else self.valid_index
+        return self._windows[crop_fraction]

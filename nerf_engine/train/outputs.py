@@ -1,8 +1,14 @@
 """What a training run writes besides checkpoints: previews of a held-out view (with its target)
-and the final metrics on the test split."""
+and the final metrics on the test split.
+
+Held-out splits only serve previews and metrics, so they never stop a training: their views
+without an image (BlenderNeRF writes test cameras it never renders) are left out with a warning,
+and a split that cannot be read at all is skipped with one.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..data.dataset import DatasetError, Frame, Split, available_splits, read_split
@@ -16,12 +22,47 @@ if TYPE_CHECKING:
     from ..data.cameras import Intrinsics
     from .trainer import Trainer
 
+HELD_OUT = ("val", "test")
 
-def preview_frame(dataset_dir: str, train_split: Split) -> Frame:
+
+def held_out_splits(dataset_dir: str) -> tuple[dict[str, Split], tuple[str, ...]]:
+    """The val and test splits of ``dataset_dir`` limited to their views that have an image, by
+    name (a split with none is absent), and warnings for what was left out."""
+    splits, notes = {}, []
+    for name in HELD_OUT:
+        if name not in available_splits(dataset_dir):
+            continue
+        try:
+            split = read_split(dataset_dir, name, require_images=False)
+        except DatasetError as exc:
+            notes.append(f"the {name} split is not used for previews and metrics: {exc}")
+            continue
+        notes += split.notes
+        seen = tuple(f for f in split.frames if f.image_path is not None)
+        source, total = split.source.name, len(split.frames)
+        first_missing = next((f.file_path for f in split.frames if f.image_path is None), None)
+        if not seen:
+            notes.append(
+                f"{source}: none of the {total} held-out views has an image (e.g. "
+                f"'{first_missing}' is missing); they are not used for previews or the final "
+                "metrics. Render them (BlenderNeRF writes test cameras without images) or ignore "
+                "this."
+            )
+            continue
+        if len(seen) < total:
+            notes.append(
+                f"{source}: {total - len(seen)} of the {total} held-out views have no image (e.g. "
+                f"'{first_missing}'); previews and metrics use the other {len(seen)}."
+            )
+        splits[name] = replace(split, frames=seen)
+    return splits, tuple(dict.fromkeys(notes))  # one transforms.json gives val and test alike
+
+
+def preview_frame(held_out: dict[str, Split], train_split: Split) -> Frame:
     """A held-out view for previews: the first of val, else test, else the first training view."""
-    for name in ("val", "test"):
-        if name in available_splits(dataset_dir):
-            return read_split(dataset_dir, name).frames[0]
+    for name in HELD_OUT:
+        if name in held_out:
+            return held_out[name].frames[0]
     return train_split.frames[0]
 
 
@@ -59,17 +100,17 @@ def write_preview(trainer: Trainer, log: EventLog) -> None:
 
 
 def final_eval(trainer: Trainer, log: EventLog) -> float | None:
-    """Measure the first ``eval_views`` test (else val) views into ``metrics.json`` and an
-    ``eval`` event; the mean PSNR, or None when there is nothing to measure."""
+    """Measure the first ``eval_views`` test (else val) views that have images into
+    ``metrics.json`` and an ``eval`` event; the mean PSNR, or None when there is nothing to
+    measure."""
     if trainer.config.eval_views <= 0:
         return None
-    dataset_dir = trainer.dataset_dir
-    split = next((s for s in ("test", "val") if s in available_splits(dataset_dir)), None)
+    split = next((s for s in ("test", "val") if s in trainer.held_out), None)
     if split is None:
         return None
     step = trainer.global_step
     try:
-        frames = read_split(dataset_dir, split).first(trainer.config.eval_views)
+        frames = trainer.held_out[split].first(trainer.config.eval_views)
         report = evaluate_views(trainer.renderer, frames, step=step)
     except DatasetError as exc:  # the model is saved; a broken test split only costs the metrics
         log.emit("eval", step, split=split, error=str(exc))

@@ -35,7 +35,7 @@ from ..checkpoint import (
     save_checkpoint,
 )
 from ..config import TrainConfig, from_dict, validate
-from ..data.dataset import iter_rgba, read_split
+from ..data.dataset import iter_views, read_split
 from ..data.events import EventLog, OnEvent
 from ..data.fileio import make_dir, write_json_atomic
 from ..data.run_folder import RunFolder
@@ -55,7 +55,13 @@ from ..runtime import (
     resolve_device,
 )
 from .guard import DivergedError, LastGood
-from .outputs import final_eval, preview_frame, write_preview, write_preview_target
+from .outputs import (
+    final_eval,
+    held_out_splits,
+    preview_frame,
+    write_preview,
+    write_preview_target,
+)
 from .signals import stop_on_signals
 
 
@@ -104,8 +110,11 @@ class Trainer:
             SceneBox.from_dict(json.loads(resumed["scene"])) if resumed else scene_box(train_split)
         )
         self.box = box
+        self.held_out, held_out_notes = held_out_splits(dataset_dir)
+        # What the user should know about the data (conversions, masks, views left out, bounds).
+        self.notes += [*train_split.notes, *box.notes, *held_out_notes]
         self.sampler = PixelSampler(
-            iter_rgba(train_split),
+            iter_views(train_split),
             CameraTensors.from_frames(train_split.frames, box, self.device),
             self.device,
         )
@@ -121,7 +130,7 @@ class Trainer:
         self.background = torch.tensor(config.background, dtype=torch.float32, device=self.device)
         self.pass_rays = rays_per_pass(config, self.device, training=True)
         self.renderer = Renderer(self.model, box, config)  # previews and the final evaluation
-        self.preview = preview_frame(dataset_dir, train_split)
+        self.preview = preview_frame(self.held_out, train_split)
         self.global_step = 0  # steps trained, over every session of the run
         self.checkpoint_step = -1  # the step of the newest checkpoint written in this session
         self.preview_step = -1
@@ -312,7 +321,7 @@ def _run(
         device=str(trainer.device),
         autocast=autocast_name,
         resumed=trainer.global_step > 0,
-        n_train_rays=int(trainer.sampler.rgba.shape[0]),
+        n_train_rays=trainer.sampler.n_pixels,
     )
     for note in trainer.notes:
         log.emit("warning", trainer.global_step, message=note)

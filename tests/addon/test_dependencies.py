@@ -100,7 +100,12 @@ def test_a_failed_install_is_reported_and_leaves_nothing_behind(prefs, user_fold
 
 
 # distribution -> import name, where they differ
-MODULES = {"pypng": "png", "openexr": "OpenEXR", "scikit-image": "skimage"}
+MODULES = {
+    "pypng": "png",
+    "openexr": "OpenEXR",
+    "scikit-image": "skimage",
+    "opencv-python-headless": "cv2",
+}
 FAKE_TORCH = """
 __version__ = "99.0+fake"
 class version:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 bpy = pytest.importorskip("bpy")
 
@@ -110,3 +111,88 @@ def test_bad_files_are_refused_and_nothing_is_created(scene, tmp_path, content, 
     )
     with pytest.raises(RuntimeError, match="does not exist"):
         bpy.ops.nerf.import_cameras(filepath=str(tmp_path / "missing.json"))
+
+
+# --- real-world files (issue 14: field cases 01, 02, 12) ----------------------------------------
+
+
+def _cameras_file(path, top: dict, n: int = 2, **frame_keys) -> None:
+    frames = [{"file_path": f"test/{i:04d}.png", "transform_matrix":
+               look_at((3.0, i - 0.5, 2.0), (0, 0, 0)).tolist(), **frame_keys}
+              for i in range(n)]  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**top, "frames": frames}))
+
+
+def test_a_field_of_view_alone_imports_at_the_scenes_size_and_says_so(scene, tmp_path):
+    """Field case 01: BlenderNeRF's NeRF-format test file (camera_angle_x only, images never
+    rendered) imports with the scene's render size; the field of view is exact."""
+    from blender_nerf.views.import_cameras import import_cameras
+
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    path = tmp_path / "nerf_format" / "transforms_test.json"
+    _cameras_file(path, {"camera_angle_x": 0.7})
+    collection, _, warnings = import_cameras(bpy.context, path)
+    assert len(collection.objects) == 2
+    camera = bpy.data.objects["0000"]
+    assert not camera.data.nerf.use_resolution  # the scene's own size
+    k = scene_io.camera_intrinsics(camera, scene, (64, 48))
+    assert k.camera_angle_x == pytest.approx(0.7, rel=1e-6) and k.fl_y == pytest.approx(k.fl_x)
+    (warning,) = warnings
+    assert "2 frame(s) give no image size" in warning and "64×48" in warning
+    assert bpy.ops.nerf.import_cameras(filepath=str(path)) == {"FINISHED"}
+
+
+def test_both_angles_alone_keep_both_fields_of_view(scene, tmp_path):
+    scene.render.resolution_x, scene.render.resolution_y = 64, 64
+    path = tmp_path / "transforms_test.json"
+    ax, ay = 0.8, 2 * math.atan(math.tan(0.4) * 0.75)  # a 4:3 camera
+    _cameras_file(path, {"camera_angle_x": ax, "camera_angle_y": ay})
+    from blender_nerf.views.import_cameras import import_cameras
+
+    _, _, (warning,) = import_cameras(bpy.context, path)
+    assert "given 64×48 pixels" in warning
+    camera = bpy.data.objects["0000"]
+    assert camera_size(scene, camera.data) == (64, 48)
+    k = scene_io.camera_intrinsics(camera, scene, (64, 48))
+    assert (k.camera_angle_x, k.camera_angle_y) == pytest.approx((ax, ay), rel=1e-5)
+
+
+@pytest.mark.parametrize("style", ["instant-ngp", "nerfstudio", "fisheye"])
+def test_cameras_with_lens_distortion_import_their_pinhole_part_with_a_warning(
+    scene, tmp_path, style
+):
+    """Field case 02: the fox header (instant-ngp), ns-process-data's OPENCV model, a fisheye."""
+    from blender_nerf.views.import_cameras import import_cameras
+
+    s = 36 / 1080
+    pinhole = {"fl_x": 1375.52 * s, "fl_y": 1374.49 * s, "cx": 554.558 * s, "cy": 965.268 * s}
+    top = {**pinhole, "k1": 0.0578421, "k2": -0.0805099}
+    top |= {
+        "instant-ngp": {"p1": -0.000980296, "p2": 0.00015575, "w": 36.0, "h": 64.0},
+        "nerfstudio": {"p1": -0.000980296, "p2": 0.00015575, "w": 36, "h": 64,
+                       "camera_model": "OPENCV", "applied_transform": [[1, 0, 0, 0]]},
+        "fisheye": {"k3": 0.01, "k4": -0.002, "w": 36, "h": 64, "camera_model": "OPENCV_FISHEYE"},
+    }[style]  # fmt: skip
+    path = tmp_path / "transforms.json"
+    _cameras_file(path, top)
+    _, _, warnings = import_cameras(bpy.context, path)
+    camera = bpy.data.objects["0000"]
+    k = scene_io.camera_intrinsics(camera, scene, (36, 64))
+    assert (k.fl_x, k.fl_y, k.cx, k.cy) == pytest.approx(tuple(pinhole.values()), rel=1e-5)
+    (warning,) = warnings
+    assert "lens distortion" in warning and "pinhole part" in warning
+    assert ("fisheye" in warning) == (style == "fisheye")
+
+
+def test_full_resolution_intrinsics_with_downscaled_images_import_the_same_view(scene, tmp_path):
+    """Field case 12's file: the declared (full-size) camera is imported — the same field of view
+    and shift as the half-size camera the engine trains with."""
+    path = tmp_path / "transforms.json"
+    _cameras_file(path, {"fl_x": 56.0, "fl_y": 56.0, "cx": 31.0, "cy": 25.0, "w": 64, "h": 48})
+    (tmp_path / "test").mkdir()
+    for i in range(2):  # the images are half the size
+        Image.new("RGB", (32, 24)).save(tmp_path / "test" / f"{i:04d}.png")
+    assert bpy.ops.nerf.import_cameras(filepath=str(path)) == {"FINISHED"}
+    k = scene_io.camera_intrinsics(bpy.data.objects["0000"], scene, (32, 24))
+    assert (k.fl_x, k.cx, k.cy) == pytest.approx((28.0, 15.5, 12.5), rel=1e-5)

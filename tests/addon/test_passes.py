@@ -14,7 +14,7 @@ from addon_helpers import configure_fast_render, export, read_all, scene_fingerp
 from PIL import Image  # noqa: E402
 
 from blender_nerf.nerf_engine.data.cameras import image_rays  # noqa: E402
-from blender_nerf.nerf_engine.data.dataset import load_rgba  # noqa: E402
+from blender_nerf.nerf_engine.data.dataset import iter_views, load_rgba  # noqa: E402
 
 GROUND_Z = -1.5
 
@@ -57,8 +57,12 @@ def test_depth_and_subject_mask(scene, tmp_path):
     assert raw["depth_convention"] == "distance_along_ray"
     entry = raw["frames"][0]
     assert entry["depth_file_path"] == "train/r_0_depth.exr"
-    assert entry["mask_path"] == "train/r_0_mask.png"
+    # the subject mask under its own key: nerfstudio's mask_path (0 = ignore) would drop the
+    # background from training, in nerfstudio and in our engine alike (issue 14, case 10)
+    assert entry["object_mask_path"] == "train/r_0_mask.png" and "mask_path" not in entry
     split = read_all(tmp_path)["train"]
+    ((_, valid),) = list(iter_views(split))
+    assert valid is None and split.frames[0].masks == () and split.notes == ()
     assert np.allclose(split.aabb, [[-1, -1, -1], [1, 1, 1]], atol=1e-3)  # the subject only
     (frame,) = split.frames
     (rgba,) = load_rgba(split)
@@ -76,7 +80,7 @@ def test_depth_and_subject_mask(scene, tmp_path):
     assert np.abs(depth[solid] - first[solid]).max() < 1e-3 * first[solid].max()
     assert (depth[~np.isfinite(first) & (rgba[..., 3] == 0)] == 0).all()  # no hit: 0
 
-    with Image.open(tmp_path / entry["mask_path"]) as im:
+    with Image.open(tmp_path / entry["object_mask_path"]) as im:
         mask = np.asarray(im.convert("L"), dtype=np.float32) / 255
     on_cube = _eroded(np.isfinite(cube))
     on_ground_only = _eroded(np.isfinite(ground) & ~np.isfinite(cube))

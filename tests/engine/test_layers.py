@@ -106,14 +106,14 @@ def test_the_layer_check_catches_an_upward_import(tmp_path):
 @pytest.mark.parametrize("layer", WITHOUT_TORCH)
 def test_the_data_layer_imports_without_torch_or_image_libraries(layer):
     """Every module of data/ (and config) imports in a Python where torch, Pillow, pypng,
-    OpenEXR and scikit-image cannot be imported — as inside Blender."""
+    OpenEXR, scikit-image and OpenCV cannot be imported — as inside Blender."""
     folder = ENGINE / layer
     paths = sorted(folder.glob("*.py")) if folder.is_dir() else [ENGINE / f"{layer}.py"]
     modules = [module_name(p) for p in paths]
     assert modules, layer
     code = (
         "import sys\n"
-        "for name in ('torch', 'PIL', 'png', 'OpenEXR', 'skimage', 'matplotlib'):\n"
+        "for name in ('torch', 'PIL', 'png', 'OpenEXR', 'skimage', 'matplotlib', 'cv2'):\n"
         "    sys.modules[name] = None\n"
         f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
         "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"

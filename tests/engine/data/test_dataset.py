@@ -303,10 +303,11 @@ def test_failed_write_leaves_the_old_file_and_no_temporary_files(tmp_path):
 
 def test_extra_frame_keys_round_trip(tmp_path):
     intr = Intrinsics(fl_x=50.0, fl_y=50.0, cx=16.0, cy=12.0, w=32, h=24)
-    extra = {"depth_file_path": "depth/r_0.exr", "mask_path": "mask/r_0.png", "rotation": 0.1}
-    frames = [Frame(np.eye(4), intr, extra=extra), Frame(np.eye(4), intr)]
+    extra = {"depth_file_path": "depth/r_0.exr", "object_mask_path": "r_0_mask.png", "r": 0.1}
+    frames = [Frame(np.eye(4), intr, extra=extra, mask_path="mask/r_0.png"), Frame(np.eye(4), intr)]
     write_transforms(tmp_path / "cameras.json", frames)
     back = read_transforms(tmp_path / "cameras.json", require_images=False)
     assert back.frames[0].extra == extra and back.frames[1].extra == {}
+    assert back.frames[0].mask_path == "mask/r_0.png"  # nerfstudio's key: read as itself
     with pytest.raises(ValueError, match="not extra"):
         write_transforms(tmp_path / "bad.json", [Frame(np.eye(4), intr, extra={"w": 3})])

@@ -91,7 +91,13 @@ TOP_LEVEL_CASES = {
     "near negative": ({"near": -1.0}, "near", "at least 0"),
     "far not a number": ({"far": "6"}, "far", "expected a number"),
     "near NaN": ({"near": float("nan")}, "near", "finite"),
-    "fisheye model": ({"camera_model": "OPENCV_FISHEYE"}, "camera_model", "not supported"),
+    "equirectangular model": ({"camera_model": "EQUIRECTANGULAR"}, "camera_model", "--camera-type"),
+    "instant-ngp latlong": ({"latlong": True}, "latlong", "image_undistorter"),
+    "instant-ngp f-theta": ({"ftheta_p0": 0.1}, "ftheta_p0", "not a pinhole camera"),
+    "k4 without a fisheye": ({"k4": 0.01}, "k4", "set camera_model to OPENCV_FISHEYE"),
+    "p1 on a fisheye": ({"is_fisheye": True, "k1": 0.1, "p1": 0.01}, "p1", "no tangential"),
+    "is_fisheye not a bool": ({"is_fisheye": "yes", "k1": 0.1}, "is_fisheye", "true or false"),
+    "distortion of a PINHOLE": ({"camera_model": "PINHOLE", "k1": 0.1}, "k1", "set camera_model"),
 }
 
 
@@ -115,8 +121,8 @@ INTRINSICS_CASES = {
     "w negative": ({"w": -4, "h": 3}, None, "w", "at least 1"),
     "w a string": ({"w": "4", "h": 3}, None, "w", "expected a number"),
     "h a bool": ({"w": 4, "h": True}, None, "h", "expected a number"),
-    "k1 distortion": ({"k1": 0.1}, None, "k1", "distortion is not supported"),
-    "p2 distortion": ({"p2": -0.01}, None, "p2", "distortion is not supported"),
+    "k1 not a number": ({"k1": "0.1"}, None, "k1", "expected a number"),
+    "p2 infinite": ({"p2": float("inf")}, None, "p2", "finite"),
 }
 
 
@@ -201,7 +207,8 @@ FRAME_INTRINSICS_CASES = {
     "fov out of range": ({"camera_angle_x": -0.5}, "camera_angle_x", "(0, π)"),
     "w fractional": ({"w": 3.5, "h": 3}, "w", "whole number"),
     "h infinite": ({"w": 4, "h": float("inf")}, "h", "finite"),
-    "k1 distortion": ({"k1": 0.02}, "k1", "undistort the images first"),
+    "k1 NaN": ({"k1": float("nan")}, "k1", "finite"),
+    "k4 on a frame that is no fisheye": ({"k4": 0.02}, "k4", "OPENCV_FISHEYE"),
     "fisheye": ({"camera_model": "FISHEYE"}, "camera_model", "not supported"),
     "equirectangular": ({"camera_model": "EQUIRECTANGULAR"}, "camera_model", "not supported"),
 }

@@ -26,7 +26,7 @@ def test_mixed_sizes_uniform_over_pixels_and_rays_match_their_pixels():
         image[..., 3] = 1.0
         images.append(image)
     cameras = CameraTensors.from_frames(frames, box, torch.device("cpu"))
-    sampler = PixelSampler(iter(images), cameras, torch.device("cpu"))
+    sampler = PixelSampler(((im, None) for im in images), cameras, torch.device("cpu"))
     rays_o, rays_d, rgba = sampler.sample(60000, torch.Generator().manual_seed(0))
     frame = (rgba[:, 0] * 4).round().long()
     counts = torch.bincount(frame, minlength=3).float() / len(frame)
@@ -59,7 +59,7 @@ def test_centre_crop_keeps_rays_in_the_middle():
     image = np.zeros((20, 20, 4), np.float32)
     image[..., 1] = (np.arange(20)[None, :] + 0.5) / 32
     image[..., 2] = (np.arange(20)[:, None] + 0.5) / 32
-    sampler = PixelSampler([image], cameras, torch.device("cpu"))
+    sampler = PixelSampler([(image, None)], cameras, torch.device("cpu"))
     _, _, rgba = sampler.sample(5000, torch.Generator().manual_seed(1), crop_fraction=0.5)
     px, py = rgba[:, 1] * 32, rgba[:, 2] * 32
     assert px.min() >= 5 and px.max() <= 15 and py.min() >= 5 and py.max() <= 15
