@@ -98,7 +98,7 @@ def test_contract_properties_exist(scene):
         assert name in props, name
     enums = {
         "camera_source": {"RIG", "SELECTED", "ANIMATION"},
-        "preset": {"PREVIEW", "BALANCED", "PAPER"},
+        "preset": {"PREVIEW", "BALANCED", "PAPER", "FAST"},  # DESIGN's three + tri-planes
         "device": {"AUTO", "CPU", "CUDA", "MPS"},
         "render_source": {"ACTIVE", "SELECTED", "ANIMATION"},
         "import_target": {"PLANE", "CAMERA_BACKGROUND", "COMPOSITOR"},
