@@ -93,6 +93,9 @@ class TrainConfig:
     # Train RGBA data over a random colour per ray instead of `background`: transparent pixels then
     # cannot be explained by semi-transparent matter, so the learned alpha is right (instant-ngp).
     random_background: bool = False
+    # Weight of an MSE between the rendered opacity and the images' alpha (RGBA data): teaches
+    # alpha directly, also when training over a constant background.
+    alpha_loss: float = 0.0
     mixed_precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16", "off"
     device: str = "auto"
     seed: int = 0
@@ -287,6 +290,7 @@ def validate(config: TrainConfig) -> None:
         (0 < config.precrop_fraction <= 1, "precrop_fraction must be in (0, 1]"),
         (len(config.background) == 3, "background must be three numbers (r, g, b)"),
         (config.max_seconds >= 0, "max_seconds must be >= 0"),
+        (config.alpha_loss >= 0, "alpha_loss must be >= 0"),
         (config.threads >= 0, "threads must be 0 (automatic) or positive"),
     ]
     for ok, message in checks:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 from ..config import ModelConfig, SamplingConfig
 from .field import NeRFField, make_field
@@ -130,29 +131,35 @@ class NeRF(nn.Module):
             early_stop=0.0 if torch.is_grad_enabled() else early_stop,
             density_noise=cfg.density_noise if perturb else 0.0,
         )
-        t_coarse = stratified_samples(
-            rays.near, rays.far, cfg.n_coarse, perturb=perturb, generator=generator
-        )
+        with record_function("nerf.sample"):
+            t_coarse = stratified_samples(
+                rays.near, rays.far, cfg.n_coarse, perturb=perturb, generator=generator
+            )
         coarse, n_coarse = self._render(self.coarse, rays, t_coarse, background, opt)
         if self.fine is None:
             return NeRFOutput(coarse, None, n_coarse)
-        edges = interval_edges(t_coarse, rays.near, rays.far)
-        t_fine = sample_pdf(edges, coarse.weights, cfg.n_fine, perturb=perturb, generator=generator)
-        fine, n_fine = self._render(
-            self.fine, rays, merge_samples(t_coarse, t_fine), background, opt
-        )
+        with record_function("nerf.sample"):
+            edges = interval_edges(t_coarse, rays.near, rays.far)
+            t_fine = sample_pdf(
+                edges, coarse.weights, cfg.n_fine, perturb=perturb, generator=generator
+            )
+            t_all = merge_samples(t_coarse, t_fine)
+        fine, n_fine = self._render(self.fine, rays, t_all, background, opt)
         return NeRFOutput(coarse, fine, n_coarse + n_fine)
 
     def _render(self, field: NeRFField, rays: RayBatch, t, background, opt: _Options):
-        points = rays.rays_o[:, None, :] + t[..., None] * rays.rays_d[:, None, :]  # [N, S, 3]
-        keep = self.occupancy.query(points) if opt.use_grid else None
-        dir_term = field.direction_term(rays.rays_d)
-        edges = interval_edges(t, rays.near, rays.far)
+        with record_function("nerf.sample"):  # (named phases: what `bench --profile` reports)
+            points = rays.rays_o[:, None, :] + t[..., None] * rays.rays_d[:, None, :]  # [N, S, 3]
+            keep = self.occupancy.query(points) if opt.use_grid else None
+            edges = interval_edges(t, rays.near, rays.far)
+        with record_function("nerf.encode"):
+            dir_term = field.direction_term(rays.rays_d)
         if opt.early_stop > 0:
             rgb, sigma, n = _evaluate_front_to_back(field, points, keep, dir_term, edges, opt)
         else:
             rgb, sigma, n = _evaluate(field, points, keep, dir_term, opt)
-        return volume_render(rgb, sigma, t, edges, background), n
+        with record_function("nerf.composite"):
+            return volume_render(rgb, sigma, t, edges, background), n
 
 
 def padded_count(n: int, steps_per_octave: int = 16) -> int:
@@ -172,19 +179,22 @@ def _evaluate(field: NeRFField, points, keep, dir_term, opt: _Options):
     """rgb [N, S, 3] and σ [N, S] of the samples ``keep`` selects ([N, S] bool, None = all), the
     others left at zero (empty space); and how many samples were evaluated."""
     n_rays, n_samples = points.shape[:2]
-    if keep is None:
-        flat_points = points.reshape(-1, 3)
-        flat_dir = dir_term[:, None, :].expand(-1, n_samples, -1).reshape(-1, dir_term.shape[-1])
-    else:
-        flat_points = points[keep]
-        flat_dir = dir_term[keep.nonzero()[:, 0]]
-    count = len(flat_points)
-    padded = padded_count(count)
-    if padded > count:
-        flat_points = F.pad(flat_points, (0, 0, 0, padded - count))
-        flat_dir = F.pad(flat_dir, (0, 0, 0, padded - count))
-    x_enc = field.pos_enc(flat_points)
-    with autocast(points.device, opt.dtype):
+    with record_function("nerf.pack"):
+        if keep is None:
+            flat_points = points.reshape(-1, 3)
+            flat_dir = dir_term[:, None, :].expand(-1, n_samples, -1)
+            flat_dir = flat_dir.reshape(-1, dir_term.shape[-1])
+        else:
+            flat_points = points[keep]
+            flat_dir = dir_term[keep.nonzero()[:, 0]]
+        count = len(flat_points)
+        padded = padded_count(count)
+        if padded > count:
+            flat_points = F.pad(flat_points, (0, 0, 0, padded - count))
+            flat_dir = F.pad(flat_dir, (0, 0, 0, padded - count))
+    with record_function("nerf.encode"):
+        x_enc = field.pos_enc(flat_points)
+    with record_function("nerf.mlp"), autocast(points.device, opt.dtype):
         rgb_flat, raw_flat = field(x_enc, flat_dir)
     rgb_flat, raw = rgb_flat[:count], raw_flat[:count, 0].float()
     if opt.density_noise > 0:
@@ -197,9 +207,10 @@ def _evaluate(field: NeRFField, points, keep, dir_term, opt: _Options):
             sigma_flat.view(n_rays, n_samples),
             len(raw),
         )
-    rgb = points.new_zeros(n_rays, n_samples, 3)
-    sigma = points.new_zeros(n_rays, n_samples)
-    rgb[keep], sigma[keep] = rgb_flat.float(), sigma_flat
+    with record_function("nerf.pack"):
+        rgb = points.new_zeros(n_rays, n_samples, 3)
+        sigma = points.new_zeros(n_rays, n_samples)
+        rgb[keep], sigma[keep] = rgb_flat.float(), sigma_flat
     return rgb, sigma, len(raw)
 
 

@@ -26,35 +26,35 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..config import NO_ACCEL, TrainConfig, preset, with_overrides
+from ..config import TrainConfig
 from ..data.cameras import Intrinsics
 from ..data.dataset import Frame, read_split, write_transforms
 from ..data.images import write_png
-from ..runtime import configure_process, cpu_has_native_bf16, resolve_device, synchronize
+from ..runtime import (
+    configure_process,
+    cpu_has_native_bf16,
+    resolve_device,
+    synchronize,
+)
 from ..train.trainer import Trainer
 from .bench_curves import (
+    REFERENCE_PAPER,
+    REFERENCE_SMALL,
     curves_table,
     plot_curves,
     run_reference,
     time_render,
     train_against_clock,
 )
-from .suite import run_suite, suite_datasets, suite_table
+from .profile import run_profiles
+from .suite import run_suite_command
 from .toy_scene import hemisphere_poses, make_toy_dataset, render_toy
-
-ACCEL = {
-    "sampling.use_aabb": True,
-    "sampling.occupancy_resolution": 128,
-    "sampling.early_stop": 1e-4,
-}
-REFERENCE_PAPER = {"depth": 8, "width": 256, "coarse": 64, "fine": 128, "batch": 4096}
-REFERENCE_SMALL = {"depth": 4, "width": 128, "coarse": 32, "fine": 32, "batch": 1024}
+from .variants import variant
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,6 +91,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also measure peak memory: preview on 100 images of 800×800, a 1080p render",
     )
     p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="instead of timing: profile STEPS steps of each configuration and report where the "
+        "time goes (rays, sampling, packing, encoding, MLPs, compositing, backward, Adam)",
+    )
+    p.add_argument(
         "--suite",
         metavar="DIR",
         help="instead: the scene suite (benchmarks/scene_suite.py, built into DIR on demand): "
@@ -102,31 +110,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite-views", type=int, default=100, help="--suite: training views")
     p.add_argument("--suite-test", type=int, default=20, help="--suite: test views measured")
     p.add_argument("--suite-scenes", help="--suite: only these scenes (comma-separated)")
+    p.add_argument(
+        "--no-reference", action="store_true", help="--suite: leave out the reference NeRF"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this file")
     p.add_argument("--markdown", help="also write the results as Markdown to this file")
     p.add_argument("--plot", help="with --curves: write the PSNR-vs-time plot here")
-
-
-SWITCHES = {
-    "accel": ACCEL,
-    "noaccel": NO_ACCEL,
-    "compile": {"compile": True},
-    # the clock, not the preset's step count, ends training (as `train --max-seconds S` does):
-    # what a time budget buys when the preset alone would stop sooner
-    "clock": {"steps": 0},
-}
-
-
-def variant(name: str, precision: str, device: str) -> TrainConfig:
-    """A preset with switches: ``paper+accel``, ``preview+noaccel+compile``."""
-    base, *extras = name.strip().split("+")
-    overrides = {"mixed_precision": precision, "device": device}
-    for extra in extras:
-        if extra not in SWITCHES:
-            raise ValueError(f"unknown switch +{extra} in {name!r}; known: {', '.join(SWITCHES)}")
-        overrides.update(SWITCHES[extra])
-    return replace(with_overrides(preset(base), overrides), preset=name.strip())
 
 
 def reset_peak_memory() -> None:
@@ -228,6 +218,8 @@ def run(args, say: Callable[[str], None]) -> int:
             "bf16": matmul_peak(device, torch.bfloat16),
         }
         say(environment_line(results))
+        if args.profile:
+            return run_profiles(args, dataset, results, environment_line(results), say)
         results["rows"] = rows = []
         for name in args.presets.split(","):
             for precision in args.precision.split(","):
@@ -249,39 +241,6 @@ def run(args, say: Callable[[str], None]) -> int:
             results["memory"] = measure_memory(args.device, Path(tmp))
             say(f"memory: {results['memory']}")
     write_reports(args, results, say)
-    return 0
-
-
-def run_suite_command(args, say: Callable[[str], None]) -> int:
-    """``bench --suite DIR``: see :mod:`.suite`."""
-    budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
-    datasets = suite_datasets(
-        Path(args.suite), args.suite_resolution, args.suite_views, args.suite_test
-    )
-    if args.suite_scenes:
-        wanted = {
-            f"{name.strip()}_{args.suite_resolution}" for name in args.suite_scenes.split(",")
-        }
-        datasets = [d for d in datasets if d.name in wanted]
-    names = (args.curve_presets or "preview").split(",")
-    configs = [variant(name, "auto", args.device) for name in names]
-    results = {
-        "device": str(resolve_device(args.device)),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "budgets": budgets,
-        "scenes": run_suite(
-            configs, datasets, budgets, test_views=args.suite_test,
-            reference_sizes=REFERENCE_SMALL, say=say,
-        ),
-    }  # fmt: skip
-    table = suite_table(results["scenes"], budgets)
-    say(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-    if args.markdown:
-        line = f"device {results['device']}, torch {results['torch']}, {results['threads']} threads"
-        Path(args.markdown).write_text(table + "\n" + line + "\n")
     return 0
 
 

@@ -21,6 +21,9 @@ from ..runtime import synchronize
 from ..train.trainer import Trainer
 
 THRESHOLDS_DB = (20.0, 24.0, 26.0, 29.0)
+# The reference NeRF's sizes: the paper's, and the plain small NeRF of issue 7 (preview's sizes).
+REFERENCE_PAPER = {"depth": 8, "width": 256, "coarse": 64, "fine": 128, "batch": 4096}
+REFERENCE_SMALL = {"depth": 4, "width": 128, "coarse": 32, "fine": 32, "batch": 1024}
 # The plain reference NeRF lives in the repository's benchmarks/ folder, beside the engine; the
 # extension zip ships the engine without it.
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -12,6 +12,7 @@ those, never on one scene.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -21,10 +22,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..config import TrainConfig
-from ..runtime import cpu_has_native_bf16
-from .bench_curves import REPOSITORY, run_reference, train_against_clock
+from ..runtime import cpu_has_native_bf16, resolve_device
+from .bench_curves import REFERENCE_SMALL, REPOSITORY, run_reference, train_against_clock
+from .variants import variant
 
 SUITE_SCRIPT = Path("benchmarks") / "scene_suite.py"
 REFERENCE_NAME = "reference"
@@ -67,13 +70,14 @@ def run_suite(
     budgets: Sequence[float],
     *,
     test_views: int,
-    reference_sizes: dict,
+    reference_sizes: dict | None,
     say: Callable[[str], None],
 ) -> dict:
     """Train every config (one run per budget, the budget being the unit: ``steps`` = 0) and the
-    reference on every dataset. Returns ``{scene: {config name: {"curve": [point per budget],
-    "steps", "rays_per_s_steady"}}}``; a point is ``{"seconds", "step", "psnr", "ssim",
-    "alpha_error"}`` (no alpha error for the reference, which trains over white)."""
+    reference (unless ``reference_sizes`` is None) on every dataset. Returns ``{scene: {config
+    name: {"curve": [point per budget], "steps", "rays_per_s_steady"}}}``; a point is
+    ``{"seconds", "step", "psnr", "ssim", "alpha_error"}`` (no alpha error for the reference,
+    which trains over white)."""
     flags = ("--aabb", "--bf16") if cpu_has_native_bf16() else ("--aabb",)
     results: dict[str, dict] = {}
     for dataset in datasets:
@@ -93,6 +97,8 @@ def run_suite(
                 "rays_per_s_steady": runs[-1]["rays_per_s_steady"],
             }
             say(_progress_line(dataset.name, config.preset, scene[config.preset], budgets))
+        if reference_sizes is None:
+            continue
         scene[REFERENCE_NAME] = run_reference(
             dataset, max(budgets), reference_sizes, eval_at=budgets, test_views=test_views,
             flags=flags, tuned_malloc=True,
@@ -162,3 +168,36 @@ def _row(scene: str, name: str, result: dict, budgets: Sequence[float]) -> str:
     ]
     cells.append(str(result["steps"]))
     return "| " + " | ".join(cells) + " |"
+
+
+def run_suite_command(args, say: Callable[[str], None]) -> int:
+    """``bench --suite DIR``: see :mod:`.suite`."""
+    budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
+    datasets = suite_datasets(
+        Path(args.suite), args.suite_resolution, args.suite_views, args.suite_test
+    )
+    if args.suite_scenes:
+        wanted = {
+            f"{name.strip()}_{args.suite_resolution}" for name in args.suite_scenes.split(",")
+        }
+        datasets = [d for d in datasets if d.name in wanted]
+    names = (args.curve_presets or "preview").split(",")
+    configs = [variant(name, "auto", args.device) for name in names]
+    results = {
+        "device": str(resolve_device(args.device)),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "budgets": budgets,
+        "scenes": run_suite(
+            configs, datasets, budgets, test_views=args.suite_test,
+            reference_sizes=None if args.no_reference else REFERENCE_SMALL, say=say,
+        ),
+    }  # fmt: skip
+    table = suite_table(results["scenes"], budgets)
+    say(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.markdown:
+        line = f"device {results['device']}, torch {results['torch']}, {results['threads']} threads"
+        Path(args.markdown).write_text(table + "\n" + line + "\n")
+    return 0

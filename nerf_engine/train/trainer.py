@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from .. import __version__
 from ..checkpoint import (
@@ -163,12 +164,14 @@ class Trainer:
         cfg = self.config
         for group in self.optimizer.param_groups:  # (the planes of a tri-plane field run faster)
             group["lr"] = self.learning_rate * group.get("lr_scale", 1.0)
-        crop = cfg.precrop_fraction if self.global_step < cfg.precrop_steps else 1.0
-        rays_o, rays_d, rgba = self.sampler.sample(cfg.batch_rays, self.generator, crop)
-        background = self.background.expand(cfg.batch_rays, 3)
-        if cfg.random_background:  # alpha is learned right only if the background varies
-            background = torch.rand(background.shape, device=rgba.device, generator=self.generator)
-        target = rgba[:, :3] * rgba[:, 3:] + background * (1.0 - rgba[:, 3:])
+        with record_function("train.rays"):
+            crop = cfg.precrop_fraction if self.global_step < cfg.precrop_steps else 1.0
+            rays_o, rays_d, rgba = self.sampler.sample(cfg.batch_rays, self.generator, crop)
+            background = self.background.expand(cfg.batch_rays, 3)
+            if cfg.random_background:  # alpha is learned right only if the background varies
+                shape, device = background.shape, rgba.device
+                background = torch.rand(shape, device=device, generator=self.generator)
+            target = rgba[:, :3] * rgba[:, 3:] + background * (1.0 - rgba[:, 3:])
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, total_mse, n_samples = 0.0, 0.0, 0
         for start in range(0, cfg.batch_rays, self.pass_rays):  # gradients add up over the passes
@@ -184,17 +187,23 @@ class Trainer:
             )
             fine_mse = F.mse_loss(out.final.rgb, target[part])
             loss = fine_mse + F.mse_loss(out.coarse.rgb, target[part]) if out.fine else fine_mse
+            if cfg.alpha_loss > 0:  # the opacity against the images' alpha
+                loss = loss + cfg.alpha_loss * F.mse_loss(out.final.acc, rgba[part, 3:])
             share = out.final.rgb.shape[0] / cfg.batch_rays
-            (loss * share).backward()
+            with record_function("train.backward"):
+                (loss * share).backward()
             total_loss = total_loss + loss.detach() * share
             total_mse = total_mse + fine_mse.detach() * share
             n_samples += out.n_samples
         regularization = self.model.regularization()
         if regularization is not None:
-            regularization.backward()
+            with record_function("train.backward"):
+                regularization.backward()
             total_loss = total_loss + regularization.detach()
-        self.optimizer.step()
-        self._update_occupancy()
+        with record_function("train.optimizer"):
+            self.optimizer.step()
+        with record_function("train.occupancy"):
+            self._update_occupancy()
         self.global_step += 1
         return StepStats(total_loss, total_mse, n_samples)
 

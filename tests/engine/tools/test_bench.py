@@ -9,13 +9,13 @@ from engine_helpers import tiny_config
 
 from nerf_engine.runtime import configure_threads
 from nerf_engine.tools import bench_curves
-from nerf_engine.tools.bench import variant
 from nerf_engine.tools.bench_curves import (
     reference_script,
     run_reference,
     time_to,
     train_against_clock,
 )
+from nerf_engine.tools.variants import variant
 
 
 def test_switches_combine_and_unknown_ones_are_named():
@@ -27,6 +27,11 @@ def test_switches_combine_and_unknown_ones_are_named():
     assert accelerated.sampling.occupancy_resolution > 0 and not accelerated.compile
     with pytest.raises(ValueError, match=r"unknown switch \+fast in 'preview\+fast'"):
         variant("preview+fast", "off", "cpu")
+    ablation = variant("fast+random_background=false+model.plane_resolutions=32;64", "auto", "cpu")
+    assert ablation.preset == "fast+random_background=false+model.plane_resolutions=32;64"
+    assert not ablation.random_background and ablation.model.plane_resolutions == (32, 64)
+    with pytest.raises(ValueError, match="unknown setting 'nope'"):
+        variant("preview+nope=1", "auto", "cpu")
 
 
 def test_a_curve_ends_with_the_last_step_when_the_preset_stops_first(toy_dataset):
@@ -109,3 +114,15 @@ def test_compiled_fields_compute_what_the_eager_ones_do(toy_dataset, tmp_path):
         assert trainer.global_step == 3
     assert losses[1] == pytest.approx(losses[0], rel=1e-3)
     assert all("_orig_mod" not in name for name in names)
+
+
+def test_a_profile_names_where_the_step_goes(toy_dataset):
+    from nerf_engine.tools.profile import PHASES, profile_steps, profile_table
+
+    result = profile_steps(tiny_config(steps=50), toy_dataset, steps=3, warmup=1)
+    assert set(result["phases"]) == set(PHASES) and result["ms_per_step"] > 0
+    for phase in ("train.rays", "nerf.sample", "nerf.encode", "nerf.mlp", "train.backward"):
+        assert result["phases"][phase] > 0, phase
+    assert sum(result["phases"].values()) < 1.5 * result["ms_per_step"]  # (nesting is avoided)
+    table = profile_table("tiny", result, peak_gflops=100.0)
+    assert "| nerf.mlp |" in table and "% of the matmul peak" in table

@@ -223,3 +223,31 @@ def test_bf16_trains_to_the_psnr_of_fp32(toy_dataset, tmp_path):
     print(f"200 steps: fp32 {psnrs['off']:.3f} dB, bf16 {psnrs['bf16']:.3f} dB")
     assert abs(psnrs["bf16"] - psnrs["off"]) < 0.3
     assert psnrs["off"] > 13.0  # it did learn something (constant colour: about 12 dB)
+
+
+def _alpha_error(run_dir, dataset) -> float:
+    """Mean |rendered opacity − ground-truth alpha| over the test views."""
+    renderer = Renderer.for_run(load_run(run_dir, "cpu"))
+    split = read_split(dataset, "test")
+    errors = [
+        np.abs(renderer.render(f.intrinsics, f.camera_to_world).rgba[..., 3] - rgba[..., 3]).mean()
+        for f, rgba in zip(split.frames, load_rgba(split), strict=True)
+    ]
+    return float(np.mean(errors))
+
+
+def test_the_alpha_loss_teaches_opacity_over_a_constant_background(toy_dataset, tmp_path):
+    """Over a constant white background, white matter and empty space look alike; the alpha loss
+    (rendered opacity against the images' alpha) tells them apart."""
+    errors = {}
+    for weight in (0.0, 1.0):
+        config = tiny_config(
+            steps=300, batch_rays=256, random_background=False, alpha_loss=weight,
+            eval_views=0, checkpoint_every=300, preview_every=300, **{"model.width": 64},
+        )  # fmt: skip
+        train(config, toy_dataset, tmp_path / f"run_{weight}")
+        errors[weight] = _alpha_error(tmp_path / f"run_{weight}", toy_dataset)
+    print(f"alpha error without / with the alpha loss: {errors[0.0]:.3f} / {errors[1.0]:.3f}")
+    assert errors[1.0] < 0.85 * errors[0.0]
+    with pytest.raises(ValueError, match="alpha_loss must be >= 0"):
+        validate(tiny_config(alpha_loss=-1.0))
