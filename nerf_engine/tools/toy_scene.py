@@ -37,6 +37,10 @@ GROUND_RADIUS = 1.6
 GROUND_COLOR = np.array([0.72, 0.68, 0.6])
 LIGHT = np.array([0.4, -0.3, 0.87]) / np.linalg.norm([0.4, -0.3, 0.87])
 LOOK_AT = np.array([0.0, 0.0, 0.25])
+# An optional thin structure: a dark vertical wire about one pixel wide at 48×48 (``wire=True``),
+# for tests of what empty-space skipping does to thin things.
+WIRE_XY, WIRE_RADIUS, WIRE_HEIGHT = np.array([0.95, -0.7]), 0.03, 0.8
+WIRE_COLOR = np.array([0.08, 0.08, 0.1])
 AABB = np.array([[-GROUND_RADIUS, -GROUND_RADIUS, -0.01], [GROUND_RADIUS, GROUND_RADIUS, 0.9]])
 
 
@@ -57,6 +61,20 @@ def _hit_ground(o, d):
     return np.where(inside, t, np.inf)
 
 
+def _hit_wire(o, d):
+    """Ray parameter of the first hit with the wire's side (a vertical cylinder), else inf."""
+    oc, dxy = o[..., :2] - WIRE_XY, d[..., :2]
+    a = (dxy * dxy).sum(-1)
+    b = (oc * dxy).sum(-1)
+    c = (oc * oc).sum(-1) - WIRE_RADIUS**2
+    disc = b * b - a * c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (-b - np.sqrt(np.maximum(disc, 0.0))) / a
+    z = o[..., 2] + t * d[..., 2]
+    hit = (disc > 0) & (a > 1e-12) & (t > 1e-6) & (z >= 0.0) & (z <= WIRE_HEIGHT)
+    return np.where(hit, t, np.inf)
+
+
 def _texture(s: Sphere, normal):
     u = np.arctan2(normal[..., 1], normal[..., 0]) / math.pi  # [-1, 1]
     v = np.arcsin(np.clip(normal[..., 2], -1, 1)) / (0.5 * math.pi)
@@ -71,9 +89,11 @@ def _texture(s: Sphere, normal):
     return np.where(mask[..., None], c0, c1)
 
 
-def _shade(o, d):
-    """Straight colour [N, 3] and coverage [N] of rays o, d [N, 3]."""
-    hits = np.stack([_hit_sphere(o, d, s) for s in SPHERES] + [_hit_ground(o, d)], axis=-1)
+def _shade(o, d, wire: bool = False):
+    """Straight colour [N, 3] and coverage [N] of rays o, d [N, 3] (with the thin wire if
+    ``wire``)."""
+    wire_t = _hit_wire(o, d) if wire else np.full(len(o), np.inf)
+    hits = np.stack([_hit_sphere(o, d, s) for s in SPHERES] + [_hit_ground(o, d), wire_t], -1)
     which, t = hits.argmin(-1), hits.min(-1)
     hit = np.isfinite(t)
     p = o + np.where(hit, t, 0.0)[..., None] * d
@@ -86,6 +106,10 @@ def _shade(o, d):
         color[sel] = _texture(s, n)
     ground = which == len(SPHERES)
     color[ground] = GROUND_COLOR
+    on_wire = which == len(SPHERES) + 1
+    normal[on_wire, :2] = (p[on_wire, :2] - WIRE_XY) / WIRE_RADIUS
+    normal[on_wire, 2] = 0.0
+    color[on_wire] = WIRE_COLOR
     shadow_o = p + normal * 1e-4
     lit = np.all(
         np.stack(
@@ -101,13 +125,14 @@ def _shade(o, d):
 
 
 def render_toy(
-    intrinsics: Intrinsics, camera_to_world: np.ndarray, supersample: int = 3
+    intrinsics: Intrinsics, camera_to_world: np.ndarray, supersample: int = 3, wire: bool = False
 ) -> np.ndarray:
-    """Straight-alpha RGBA float32 [h, w, 4], antialiased with ``supersample``² rays per pixel."""
+    """Straight-alpha RGBA float32 [h, w, 4], antialiased with ``supersample``² rays per pixel;
+    ``wire`` adds the thin wire."""
     k = supersample
     fine = intrinsics.scaled(intrinsics.w * k, intrinsics.h * k)
     o, d = image_rays(fine, camera_to_world)
-    color, hit = _shade(o.reshape(-1, 3), d.reshape(-1, 3))
+    color, hit = _shade(o.reshape(-1, 3), d.reshape(-1, 3), wire)
     h, w = intrinsics.h, intrinsics.w
     color = color.reshape(h, k, w, k, 3)
     hit = hit.reshape(h, k, w, k).astype(np.float64)
@@ -146,10 +171,12 @@ def make_toy_dataset(
     camera_angle_x: float = 0.75,
     seed: int = 0,
     write_bounds: bool = True,
+    wire: bool = False,
 ) -> Path:
     """Write a NeRF-synthetic-style dataset (RGBA PNGs + transforms_*.json) and return its folder.
 
-    Without ``write_bounds`` the JSON has no aabb/near/far, like the original NeRF-synthetic files.
+    Without ``write_bounds`` the JSON has no aabb/near/far, like the original NeRF-synthetic files;
+    ``wire`` adds a thin dark wire (a cylinder of radius ``WIRE_RADIUS``) standing on the ground.
     """
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -159,7 +186,7 @@ def make_toy_dataset(
         frames = []
         for i, pose in enumerate(hemisphere_poses(count, rng)):
             rel = f"{split}/r_{i}"
-            write_png(out / f"{rel}.png", render_toy(intrinsics, pose))
+            write_png(out / f"{rel}.png", render_toy(intrinsics, pose, wire=wire))
             frames.append(Frame(pose, intrinsics, f"./{rel}"))
         write_transforms(out / f"transforms_{split}.json", frames, **bounds)
     return out

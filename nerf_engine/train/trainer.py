@@ -83,6 +83,10 @@ class StepStats(NamedTuple):
     n_samples: int
 
 
+# Points per cell measured by the grid refresh that ends the warm-up (a one-off ~8 refreshes).
+WARMUP_END_SAMPLES = 8
+
+
 class Trainer:
     """Everything a training step needs — the training rays on the device, the coarse + fine
     model, Adam, the random stream, the share of the time budget used — and :meth:`step`."""
@@ -212,8 +216,15 @@ class Trainer:
         grid, cfg = self.model.occupancy, self.config.sampling
         if grid is None or self.global_step % cfg.occupancy_every:
             return
+        # the refresh after which cells are skipped looks closely (thin structures, see occupancy)
+        last_before_use = max(0, (cfg.occupancy_warmup - 1) // cfg.occupancy_every)
+        thorough = self.global_step == last_before_use * cfg.occupancy_every
         with torch.no_grad(), autocast(self.device, self.dtype):
-            grid.update(self.model.coarse.density_at, self.generator)
+            grid.update(
+                self.model.coarse.density_at,
+                self.generator,
+                samples_per_cell=WARMUP_END_SAMPLES if thorough else 1,
+            )
 
     def save_checkpoint(self) -> Path:
         """Write the current step's checkpoint atomically, keep the newest ``keep_checkpoints``;

@@ -4,6 +4,7 @@ change what a trained model renders."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from nerf_engine.checkpoint import load_run
@@ -94,3 +95,50 @@ def test_skipping_evaluates_far_fewer_samples(preview_run, toy_dataset):
         )
     print(f"samples evaluated: {fast.n_samples} with skipping, {plain.n_samples} without")
     assert fast.n_samples < 0.95 * plain.n_samples
+
+
+def toy_scene_density(points: torch.Tensor, wire_radius: float) -> torch.Tensor:
+    """The toy scene's geometry as a field (world units): its spheres, the ground disc as a thin
+    slab and the thin wire, each of density 200 (opaque over a few millimetres)."""
+    from nerf_engine.tools.toy_scene import GROUND_RADIUS, SPHERES, WIRE_HEIGHT, WIRE_XY
+
+    inside = torch.zeros(points.shape[:-1], dtype=torch.bool)
+    for s in SPHERES:
+        inside |= (points - torch.tensor(s.center)).norm(dim=-1) < s.radius
+    xy, z = points[..., :2], points[..., 2]
+    inside |= (xy.norm(dim=-1) < GROUND_RADIUS) & (z > -0.01) & (z < 0.0)
+    on_wire = (xy - torch.tensor(WIRE_XY, dtype=torch.float32)).norm(dim=-1) < wire_radius
+    inside |= on_wire & (z > 0.0) & (z < WIRE_HEIGHT)
+    return inside.float() * 200.0
+
+
+@pytest.mark.parametrize("thickness", ["toy_wire", "fifth_of_a_cell"])
+def test_a_thin_wire_is_never_marked_empty_after_the_warm_up(thickness):
+    """The grid refreshed on the trainer's schedule (one jittered point per cell, the refresh that
+    ends the warm-up at WARMUP_END_SAMPLES points): every cell the toy scene's wire (about a cell
+    thick) crosses is kept at every refresh from then on, while the grid still skips most of the
+    empty space. A wire a fifth of a cell thick is found by point samples only by chance: what is
+    found is never lost again, and all of it is found within 40 refreshes (640 steps)."""
+    from nerf_engine.tools.toy_scene import AABB, WIRE_HEIGHT, WIRE_RADIUS, WIRE_XY
+    from nerf_engine.train.trainer import WARMUP_END_SAMPLES
+
+    aabb = torch.tensor(AABB, dtype=torch.float32)
+    grid = OccupancyGrid(64, aabb, step_size=float((aabb[1] - aabb[0]).norm()) / 256)
+    wire_radius = WIRE_RADIUS if thickness == "toy_wire" else 0.1 * float(grid.cell_size[0])
+    z = torch.linspace(0.01, WIRE_HEIGHT - 0.01, 200)
+    wire_axis = torch.stack([torch.full_like(z, WIRE_XY[0]), torch.full_like(z, WIRE_XY[1]), z], -1)
+    generator = torch.Generator().manual_seed(0)
+    warmup_refreshes = 16  # the preview preset: warm-up 256 steps, a refresh every 16
+    dropped = []
+    for refresh in range(100):
+        samples = WARMUP_END_SAMPLES if refresh == warmup_refreshes - 1 else 1
+        grid.update(
+            lambda p: toy_scene_density(p, wire_radius), generator, samples_per_cell=samples
+        )
+        if refresh >= warmup_refreshes - 1:  # cells are skipped from here on
+            dropped.append(int((~grid.query(wire_axis)).sum()))
+    print(f"{thickness}: wire points dropped per refresh after the warm-up: max {max(dropped)}; "
+          f"occupied {grid.occupied_fraction():.3f}")  # fmt: skip
+    assert dropped == sorted(dropped, reverse=True)  # a cell found is never lost
+    assert max(dropped) == 0 if thickness == "toy_wire" else dropped[40] == 0
+    assert grid.occupied_fraction() < 0.5
