@@ -32,8 +32,10 @@ PRESET_SUMMARIES = {
     ),
     "fast": (
         "Fast (tri-planes)",
-        "Not the paper's field: positions read from multi-resolution feature planes (K-Planes) "
-        "and a small MLP, 32+32 samples, empty-space skipping: learns in fewer steps",
+        "Not the paper's field: multi-resolution feature planes (K-Planes) and a small MLP, "
+        "32+32 samples, empty-space skipping. Half Preview's steps per second but more per "
+        "step: on 5 test scenes (100×100, 2 CPU cores) 1.6 dB sharper after 3 minutes, "
+        "0.8 dB behind after 1",
     ),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
