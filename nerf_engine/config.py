@@ -176,7 +176,9 @@ def preset(name: str) -> TrainConfig:
             batch_rays=1024,
             lr=1e-3,
             lr_final=1e-4,
-            precrop_steps=200,
+            # no centre-crop warm-up: on the scene suite it cost 1-4 dB at 120 s on every scene
+            # (docs/benchmarks.md, ablations)
+            precrop_steps=0,
             preview_every=250,
             checkpoint_every=500,
         )
