@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import resource
 import subprocess
@@ -50,6 +49,7 @@ from .bench_curves import (
     run_reference,
     time_render,
     train_against_clock,
+    write_outputs,
 )
 from .profile import run_profiles
 from .suite import run_suite_command
@@ -362,27 +362,24 @@ def reference_lines(results: dict) -> str:
 
 
 def write_reports(args, results: dict, say: Callable[[str], None]) -> None:
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
     if args.plot and "curves" in results:
         why_not = plot_curves(results["curves"], Path(args.plot), environment_line(results))
         if why_not:
             say(why_not)
-    if args.markdown:
-        text = markdown_table(results["rows"], args) + "\n" + environment_line(results) + "\n"
-        if "reference" in results:
-            text += reference_lines(results)
-        if "memory" in results:
-            m = results["memory"]
-            text += (
-                f"\nPeak memory: `preview` training on 100 images of 800×800 "
-                f"{m['train_100x800x800_peak_gib']:.2f} GiB; a 1920×1080 render "
-                f"{m['render_1920x1080_peak_gib']:.2f} GiB.\n"
-            )
-        if "curves" in results:
-            text += f"\nTraining against the clock ({args.curves:g} s each):\n\n"
-            text += curves_table(results["curves"])
-        Path(args.markdown).write_text(text)
+    text = markdown_table(results["rows"], args) + "\n" + environment_line(results) + "\n"
+    if "reference" in results:
+        text += reference_lines(results)
+    if "memory" in results:
+        m = results["memory"]
+        text += (
+            f"\nPeak memory: `preview` training on 100 images of 800×800 "
+            f"{m['train_100x800x800_peak_gib']:.2f} GiB; a 1920×1080 render "
+            f"{m['render_1920x1080_peak_gib']:.2f} GiB.\n"
+        )
+    if "curves" in results:
+        text += f"\nTraining against the clock ({args.curves:g} s each):\n\n"
+        text += curves_table(results["curves"])
+    write_outputs(args, results, text)
 
 
 def markdown_table(rows: list[dict], args) -> str:

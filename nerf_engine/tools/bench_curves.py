@@ -201,3 +201,12 @@ def plot_curves(results: dict[str, dict], path: Path, title: str) -> str | None:
     fig.savefig(path)
     plt.close(fig)
     return None
+
+
+def write_outputs(args, results: dict, markdown: str) -> None:
+    """Write ``results`` to ``--json`` and ``markdown`` to ``--markdown``, where they were asked
+    for (every bench mode ends with this)."""
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown)

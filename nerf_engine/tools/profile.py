@@ -11,7 +11,6 @@ each phase's share of the step's wall time, and what fraction of the matmul peak
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from torch.profiler import ProfilerActivity, profile
 from ..config import TrainConfig
 from ..runtime import autocast_dtype, resolve_device, synchronize
 from ..train.trainer import Trainer
+from .bench_curves import write_outputs
 from .variants import variant
 
 PHASES = (
@@ -112,8 +112,5 @@ def run_profiles(
             table = profile_table(label, profiled, results["peaks"][dtype])
             say(table)
             text += table + "\n"
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    write_outputs(args, results, text)
     return 0

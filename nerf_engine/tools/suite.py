@@ -12,7 +12,6 @@ those, never on one scene.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -26,7 +25,13 @@ import torch
 
 from ..config import TrainConfig
 from ..runtime import cpu_has_native_bf16, resolve_device
-from .bench_curves import REFERENCE_SMALL, REPOSITORY, run_reference, train_against_clock
+from .bench_curves import (
+    REFERENCE_SMALL,
+    REPOSITORY,
+    run_reference,
+    train_against_clock,
+    write_outputs,
+)
 from .variants import variant
 
 SUITE_SCRIPT = Path("benchmarks") / "scene_suite.py"
@@ -195,9 +200,6 @@ def run_suite_command(args, say: Callable[[str], None]) -> int:
     }  # fmt: skip
     table = suite_table(results["scenes"], budgets)
     say(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
-    if args.markdown:
-        line = f"device {results['device']}, torch {results['torch']}, {results['threads']} threads"
-        Path(args.markdown).write_text(table + "\n" + line + "\n")
+    line = f"device {results['device']}, torch {results['torch']}, {results['threads']} threads"
+    write_outputs(args, results, table + "\n" + line + "\n")
     return 0
