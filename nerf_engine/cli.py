@@ -354,6 +354,10 @@ def cmd_compare(args) -> int:
     if args.json:
         print(json.dumps(report))
     ssim = report["ssim"] if report["ssim"] is not None else float("nan")
+    if report["psnr"] is None and report["empty_views"]:  # every NeRF render is empty
+        print(f"compared {report['n_views']} views: every NeRF render is empty, not scored "
+              f"-> {args.out}", file=sys.stderr)  # fmt: skip
+        return 0
     print(
         f"compared {report['n_views']} views: PSNR {report['psnr']:.2f} dB, SSIM {ssim:.4f} "
         f"-> {args.out}",

@@ -86,7 +86,6 @@ def start(context: bpy.types.Context) -> EngineJob:
         device=nerf.device.lower(),
     )
     job = views_job(request.commands(engine.executable), engine, len(shots), "Compare")
-    job.notes = plan.range_notes(shots, run)
     job.start()
     watcher.watch_scene(
         scene, KIND, job, finish=lambda scene, job: finish_scene(scene, job, request)
@@ -105,7 +104,8 @@ def finish_scene(
     for key in ("psnr", "ssim", "psnr_mask", "ssim_mask"):
         value = report.get(key)
         setattr(nerf, f"compare_{key}", value if value is not None else 0.0)
-    nerf.compare_views = int(report["n_views"])
+    # the panel's numbers: only for views the NeRF shows up in (an empty render is not scored)
+    nerf.compare_views = int(report.get("n_scored", report["n_views"]))
     nerf.compare_report = str(request.report_path)
     out = Path(request.out_dir)
     nerf.compare_image = scene_io.show_image_file(out / report["side_by_side"], SIDE_BY_SIDE_NAME)
@@ -117,14 +117,25 @@ def finish_scene(
 
 
 def summary(report: dict, path: Path) -> str:
-    """One line: the mean numbers of a Compare report."""
+    """One line: the mean numbers of a Compare report — or, where the NeRF rendered nothing,
+    that its render is empty (such views are not scored)."""
 
     def number(key: str, fmt: str) -> str:
         value = report.get(key)
         return format(value, fmt) if value is not None else "n/a"
 
+    empty, total = report.get("empty_views") or [], report["n_views"]
+    if empty and len(empty) == total:
+        return (
+            f"Compared {total} view(s): the NeRF render is empty in every one, so there is no "
+            f"score; aim the camera at the subject the NeRF was trained on ({path})."
+        )
+    skipped = ""
+    if empty:
+        names = ", ".join(f"'{name}'" for name in empty[:3]) + (", ..." if len(empty) > 3 else "")
+        skipped = f" ({len(empty)} empty NeRF render(s) not scored: {names})"
     return (
-        f"Compared {report['n_views']} view(s): PSNR {number('psnr', '.2f')} dB, SSIM "
+        f"Compared {total} view(s){skipped}: PSNR {number('psnr', '.2f')} dB, SSIM "
         f"{number('ssim', '.3f')}; on the object PSNR {number('psnr_mask', '.2f')} dB, SSIM "
         f"{number('ssim_mask', '.3f')} ({path})."
     )

@@ -23,7 +23,7 @@ import numpy as np
 from ..nerf_engine.data.dataset import read_split, write_transforms
 from ..nerf_engine.data.fileio import write_json_atomic
 from ..nerf_engine.data.run_folder import RunFolder, RunFolderError, SceneBounds
-from ..scene import geometry, shots
+from ..scene import shots
 from ..scene.paths import GENERATOR, folder_setting
 from ..scene.scene_io import SceneError
 from ..scene.shots import Shot
@@ -97,27 +97,6 @@ def plan_view_shots(context: bpy.types.Context) -> list[Shot]:
         nerf.render_frame_step,
     )
     return shots.plan_shots(context, nerf.render_source, REFUSALS, frames=frames)
-
-
-def range_notes(planned: list[Shot], run: RunInfo) -> list[str]:
-    """Warnings for cameras that see part of the run's scene box nearer or farther than the
-    ray range the engine renders (its training cameras' near–far): that part comes out empty."""
-    if run.bounds is None:
-        return []
-    box = run.bounds
-    notes, seen = [], set()
-    for shot in planned:
-        if shot.camera in seen:
-            continue
-        near, far = geometry.near_far(box.aabb, shot.camera_to_world[None], margin=0.0)
-        if near < box.near or far > box.far:
-            seen.add(shot.camera)
-            notes.append(
-                f"Camera '{shot.camera}' sees the scene box {near:.3g}–{far:.3g} away, but the "
-                f"run renders only {box.near:.3g}–{box.far:.3g} (its training cameras' range): "
-                "parts of the NeRF may be cut off; move the camera into that range."
-            )
-    return notes
 
 
 def check_sizes(planned: list[Shot], run: RunInfo) -> None:

@@ -6,7 +6,9 @@ render``), composites both over the run's background colour exactly as ``nerf_en
 and writes into ``OUT``:
 
 - ``report.json``: PSNR and SSIM per view and their means, also inside the object mask
-  (``GT/<name>_mask.png`` where present, else the ground truth's alpha);
+  (``GT/<name>_mask.png`` where present, else the ground truth's alpha). A view whose NeRF render
+  is empty (``metrics.is_empty``: the NeRF covers almost nothing) is listed in ``empty_views``
+  with a note and left out of the means; when every view is empty the means are null;
 - ``side_by_side_<name>.png`` per view and ``side_by_side.png`` (the first view): ground truth |
   NeRF | error heatmap with a colour bar (``plots``);
 - ``training_curve.png``: training PSNR and loss over the steps of the run's ``events.jsonl``.
@@ -30,7 +32,7 @@ from ..data.events import OnEvent, emit, read_events
 from ..data.fileio import make_dir, write_json_atomic
 from ..data.images import composite, read_rgba
 from ..data.run_folder import RunFolder
-from .metrics import SSIM_WINDOW, masked_ssim, psnr, ssim_map
+from .metrics import SSIM_WINDOW, is_empty, masked_ssim, psnr, ssim_map
 from .plots import NO_MATPLOTLIB, plot_training_curve, write_side_by_side
 
 METRICS = ("psnr", "ssim", "psnr_mask", "ssim_mask")
@@ -44,6 +46,16 @@ class ViewPair:
     ground_truth: Path
     nerf: Path
     mask: Path | None = None
+
+
+def nerf_shows_world(nerf_dir: str | Path) -> bool:
+    """Whether the renders of ``nerf_dir`` show the learned world behind the NeRF (their
+    ``render.json`` says ``"world": true``)."""
+    try:
+        manifest = json.loads((Path(nerf_dir) / "render.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # (a missing or damaged manifest is reported by find_pairs)
+    return isinstance(manifest, dict) and manifest.get("world") is True
 
 
 def find_pairs(gt_dir: str | Path, nerf_dir: str | Path) -> list[ViewPair]:
@@ -79,12 +91,19 @@ def find_pairs(gt_dir: str | Path, nerf_dir: str | Path) -> list[ViewPair]:
 
 
 def compare_images(
-    gt_rgba: np.ndarray, nerf_rgba: np.ndarray, mask: np.ndarray, background
+    gt_rgba: np.ndarray,
+    nerf_rgba: np.ndarray,
+    mask: np.ndarray,
+    background,
+    *,
+    nerf_world: bool = False,
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Metrics of one view; returns (metrics dict, gt rgb, nerf rgb) composited over
-    ``background``. ``mask`` [H, W] bool: the object's pixels."""
+    ``background``. ``mask`` [H, W] bool: the object's pixels. ``nerf_world``: the NeRF's
+    colour already shows its learned world behind it (render.json's ``world``) and is used as it
+    is. ``empty`` in the metrics: the NeRF render covers (almost) nothing (``is_empty``)."""
     gt = composite(gt_rgba, background)
-    nerf = composite(nerf_rgba, background)
+    nerf = nerf_rgba[..., :3].copy() if nerf_world else composite(nerf_rgba, background)
     big_enough = min(gt.shape[:2]) >= SSIM_WINDOW
     values = ssim_map(nerf, gt) if big_enough else None
     metrics = {
@@ -93,6 +112,7 @@ def compare_images(
         "psnr_mask": psnr(nerf, gt, mask),
         "ssim_mask": masked_ssim(values, mask) if big_enough else float("nan"),
         "mask_fraction": float(mask.mean()),
+        "empty": is_empty(nerf_rgba[..., 3]),
     }
     return metrics, gt, nerf
 
@@ -148,6 +168,17 @@ def _json_view(view: dict) -> dict:
     return {k: _json_number(v) if isinstance(v, float) else v for k, v in view.items()}
 
 
+def _empty_note(empty: list[str], total: int) -> str:
+    names = ", ".join(f"'{name}'" for name in empty[:5]) + (", ..." if len(empty) > 5 else "")
+    which = "every view" if len(empty) == total else f"{len(empty)} of {total} views"
+    return (
+        f"the NeRF render is empty in {which} ({names}): nothing of the trained scene is in front "
+        "of the camera, so those views are not scored"
+        + (", and there is no score" if len(empty) == total else " (the means leave them out)")
+        + ". Aim the camera at the subject (the scene box the NeRF was trained in)."
+    )
+
+
 def _training_curve(
     run: RunFolder | None, out: Path, use_matplotlib: bool
 ) -> tuple[str | None, list]:
@@ -186,12 +217,15 @@ def compare(
     if background is None:
         background = run.background() if run is not None else (1.0, 1.0, 1.0)
     pairs = find_pairs(gt_dir, nerf_dir)
+    world = nerf_shows_world(nerf_dir)
     emit(on_event, "start", job="compare", total=len(pairs))
     views, drawn = [], True
     for index, pair in enumerate(pairs):
-        metrics, gt, nerf = compare_images(*load_pair(pair), background)
+        metrics, gt, nerf = compare_images(*load_pair(pair), background, nerf_world=world)
         image = out / f"side_by_side_{pair.name}.png"
         title = f"{pair.name}: PSNR {metrics['psnr']:.2f} dB"
+        if metrics["empty"]:
+            title = f"{pair.name}: the NeRF render is empty (not scored)"
         drawn = write_side_by_side(gt, nerf, image, title, use_matplotlib) and drawn
         if index == 0:
             shutil.copyfile(image, out / "side_by_side.png")
@@ -200,9 +234,15 @@ def compare(
     curve, notes = _training_curve(run, out, use_matplotlib)
     if not drawn:
         notes.insert(0, NO_MATPLOTLIB.format(what="colour bar without labels"))
+    empty = [v["name"] for v in views if v["empty"]]
+    if empty:
+        notes.insert(0, _empty_note(empty, len(views)))
+    scored = [v for v in views if not v["empty"]]  # an empty render is reported, never scored
     report = {
-        **{key: _mean([v[key] for v in views]) for key in METRICS},
+        **{key: _mean([v[key] for v in scored]) for key in METRICS},
         "n_views": len(views),
+        "n_scored": len(scored),
+        "empty_views": empty,
         "seconds": time.perf_counter() - started,
         "views": [_json_view(view) for view in views],
         "background": list(background),

@@ -17,6 +17,14 @@ import numpy as np
 SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11  # scikit-image's window for σ = 1.5 (a Gaussian truncated at 3.5σ)
 SSIM_BORDER = (SSIM_WINDOW - 1) // 2  # pixels on each side without a whole window
+# A NeRF render whose mean opacity is below this (a thousandth of the frame covered) is empty:
+# nothing of the trained scene is in front of the camera. It is reported, never scored.
+EMPTY_COVERAGE = 1e-3
+
+
+def is_empty(alpha: np.ndarray) -> bool:
+    """Whether a render's opacity [H, W] (0–1) covers less than :data:`EMPTY_COVERAGE`."""
+    return float(np.mean(alpha)) < EMPTY_COVERAGE
 
 
 def mse_to_psnr(mse: float) -> float:

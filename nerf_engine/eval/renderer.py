@@ -3,7 +3,13 @@ writes a folder of images.
 
 Images are rendered in chunks of rays without gradients on the model's device and returned as numpy.
 Output PNGs are RGBA with straight alpha = accumulated opacity, so compositing one over the training
-background reproduces what the model was trained to match.
+background reproduces what the model was trained to match. A model trained on opaque images
+learned the world behind the scene (``nerf/environment.py``): its PNGs show that world behind the
+NeRF in their colour, and their alpha is still the NeRF's own opacity (``render.json`` says
+``"world": true``).
+
+Any camera renders the whole scene box (no clipping by the training cameras' near/far); a view in
+which the NeRF covers (almost) nothing is reported with a ``warning`` event and ``"empty": true``.
 """
 
 from __future__ import annotations
@@ -28,18 +34,30 @@ from ..data.scene_box import SceneBox
 from ..nerf.model import NeRF, render_rays
 from ..nerf.rays import RayBounds, image_rays_tensor
 from ..runtime import autocast_dtype, configure_process, rays_per_pass
+from .metrics import EMPTY_COVERAGE, is_empty
 
 DEPTH_FORMATS = ("png16", "exr")
 
 
 @dataclass
 class RenderedView:
-    rgba: np.ndarray  # [H, W, 4] float32: straight-alpha colour, alpha = accumulated opacity
+    # [H, W, 4] float32, alpha = accumulated opacity of the field; colour straight, or (``world``)
+    # the final colour with the learned world behind the field
+    rgba: np.ndarray
     depth: np.ndarray  # [H, W] float32 world distance along each ray (0 where nothing was hit)
+    world: bool = False  # the colour already shows the learned environment behind the field
 
     def over(self, background) -> np.ndarray:
-        """[H, W, 3] the view composited over a constant background colour."""
+        """[H, W, 3] the view composited over a constant background colour — or, when the model
+        learned the world behind the scene, over that world (``background`` is not used)."""
+        if self.world:
+            return self.rgba[..., :3].copy()
         return composite(self.rgba, background)
+
+    @property
+    def coverage(self) -> float:
+        """The share of the image the NeRF covers: the mean opacity, 0–1."""
+        return float(self.rgba[..., 3].mean())
 
 
 class Renderer:
@@ -62,7 +80,8 @@ class Renderer:
         device)."""
         self.model, self.box, self.config = model, box, config
         self.device = next(model.parameters()).device
-        self.bounds = RayBounds(box, config.sampling.use_aabb, self.device)
+        # any camera, also one farther away than the training rig: the scene box bounds the rays
+        self.bounds = RayBounds(box, config.sampling.use_aabb, self.device, novel_views=True)
         self.dtype = autocast_dtype(config.mixed_precision, self.device)
         self.chunk_rays = chunk_rays or rays_per_pass(config, self.device, training=False)
 
@@ -78,7 +97,8 @@ class Renderer:
         rays_o, rays_d = image_rays_tensor(
             intrinsics, box.to_unit_poses(camera_to_world), self.device
         )
-        rgb_parts, acc_parts, depth_parts = [], [], []
+        rgb_parts, acc_parts, depth_parts, world_parts = [], [], [], []
+        world = self.model.environment
         for start in range(0, rays_o.shape[0], self.chunk_rays):
             part = slice(start, start + self.chunk_rays)
             rays = self.bounds(rays_o[part], rays_d[part])
@@ -89,15 +109,22 @@ class Renderer:
             rgb_parts.append(out.rgb.float().cpu())
             acc_parts.append(out.acc.float().cpu())
             depth_parts.append(out.depth.float().cpu())
+            if world is not None:
+                world_parts.append(world(rays_d[part]).float().cpu())
         h, w = intrinsics.h, intrinsics.w
         premultiplied = torch.cat(rgb_parts).numpy().reshape(h, w, 3)
         acc = torch.cat(acc_parts).numpy().reshape(h, w, 1).clip(0.0, 1.0)
         depth = torch.cat(depth_parts).numpy().reshape(h, w) * box.scale
-        straight = np.where(acc > 1e-6, premultiplied / np.maximum(acc, 1e-6), 0.0).clip(0.0, 1.0)
         depth = np.where(acc[..., 0] > 1e-3, depth, 0.0)
+        if world is not None:  # C = C_field + (1 − acc) · C_env(rays_d); alpha stays the field's
+            behind = torch.cat(world_parts).numpy().reshape(h, w, 3)
+            color = (premultiplied + (1.0 - acc) * behind).clip(0.0, 1.0)
+        else:
+            color = np.where(acc > 1e-6, premultiplied / np.maximum(acc, 1e-6), 0.0).clip(0, 1)
         return RenderedView(
-            rgba=np.concatenate([straight, acc], axis=-1).astype(np.float32),
+            rgba=np.concatenate([color, acc], axis=-1).astype(np.float32),
             depth=depth.astype(np.float32),
+            world=world is not None,
         )
 
 
@@ -129,7 +156,9 @@ def render_frames(
     write ``render.json`` listing the files and the depth encoding. Returns that manifest.
 
     ``on_event`` gets a ``progress`` event (``done``, ``total``, ``name``, ``path``) after each
-    view; ``step`` (the model's training step) and ``run_dir`` are recorded in the manifest.
+    view, and a ``warning`` for each empty one (also ``"empty": true`` with its ``coverage``, the
+    mean opacity, in the manifest); ``step`` (the model's training step) and ``run_dir`` are
+    recorded in the manifest, and ``world`` says whether the colour shows the learned world.
     """
     out = make_dir(out_dir)
     views, names = [], set()
@@ -145,7 +174,11 @@ def render_frames(
             "name": name,
             "image": f"{name}.png",
             "transform_matrix": frame.camera_to_world.tolist(),
+            "coverage": view.coverage,
+            "empty": is_empty(view.rgba[..., 3]),
         }
+        if entry["empty"]:
+            emit(on_event, "warning", step, message=empty_view_message(name), view=name)
         entry.update(_write_depth(out, name, view.depth, depth_format))
         views.append(entry)
         emit(
@@ -156,10 +189,20 @@ def render_frames(
         "run": run_dir,
         "step": step,
         "seconds": time.perf_counter() - started,
+        "world": renderer.model.environment is not None,  # the colour shows the learned world
         "views": views,
     }
     write_json_atomic(out / "render.json", manifest)
     return manifest
+
+
+def empty_view_message(name: str) -> str:
+    """What to tell the user about a view in which the NeRF is (almost) invisible."""
+    return (
+        f"view '{name}': the NeRF render is empty (it covers under {EMPTY_COVERAGE:.1%} of the "
+        "image): nothing of the trained scene is in front of this camera. Aim the camera at the "
+        "subject (the scene box the NeRF was trained in)."
+    )
 
 
 def _write_depth(out: Path, name: str, depth: np.ndarray, depth_format: str | None) -> dict:

@@ -1,6 +1,6 @@
 """Rays as tensors: a batch of rays with its bounds (:class:`RayBatch`), the bounds themselves
-(:class:`RayBounds`: near/far, clipped to the scene box), per-frame cameras on the device
-(:class:`CameraTensors`) and every ray of one image.
+(:class:`RayBounds`: the training cameras' near/far, or for novel views the scene box), per-frame
+cameras on the device (:class:`CameraTensors`) and every ray of one image.
 
 Everything here is in the unit scene frame (``data/scene_box.SceneBox``).
 """
@@ -36,19 +36,40 @@ class RayBatch:
 
 
 class RayBounds:
-    """Per-ray [near, far] in the unit frame; with ``use_aabb`` clipped to the scene box, and rays
-    that miss the box get near == far (they render as background and are skipped)."""
+    """Per-ray [near, far] in the unit frame.
 
-    def __init__(self, box: SceneBox, use_aabb: bool, device: torch.device):
+    For training (``novel_views=False``) the training cameras' [near, far]; with ``use_aabb``
+    clipped to the scene box, and rays that miss the box get near == far (they render as
+    background and are skipped).
+
+    For rendering (``novel_views=True``) the scene box alone bounds the scene: a camera may stand
+    anywhere (farther away than the training rig, inside the box), so no ray is clipped by the
+    training cameras' range. A ray that hits the box gets [max(t_enter, 0), t_exit] with
+    ``use_aabb``; without it (the paper's sampling) the training [near, far] is widened just
+    enough to cover that span — unchanged wherever the training range already covers the box.
+    """
+
+    def __init__(
+        self, box: SceneBox, use_aabb: bool, device: torch.device, *, novel_views: bool = False
+    ):
         self.near = box.near / box.scale
         self.far = box.far / box.scale
-        self.use_aabb = use_aabb
+        self.use_aabb, self.novel_views = use_aabb, novel_views
         self.aabb = torch.tensor(box.unit_aabb(), dtype=torch.float32, device=device)
 
     def __call__(self, rays_o: torch.Tensor, rays_d: torch.Tensor) -> RayBatch:
+        """rays_o, rays_d [N, 3] (unit frame, unit directions) -> the rays with near, far [N, 1]."""
         near = torch.full_like(rays_o[:, :1], self.near)
         far = torch.full_like(rays_o[:, :1], self.far)
-        if self.use_aabb:
+        if self.novel_views:
+            t_enter, t_exit = ray_aabb_intersect(rays_o, rays_d, self.aabb)
+            t_enter = t_enter.clamp_min(0.0)  # (a camera inside the box sees from its centre)
+            if self.use_aabb:
+                return RayBatch(rays_o, rays_d, t_enter, torch.maximum(t_exit, t_enter))
+            hit = t_exit > t_enter
+            near = torch.where(hit, torch.minimum(near, t_enter), near)
+            far = torch.where(hit, torch.maximum(far, t_exit), far)
+        elif self.use_aabb:
             t_enter, t_exit = ray_aabb_intersect(rays_o, rays_d, self.aabb)
             near = torch.maximum(near, t_enter)
             far = torch.maximum(torch.minimum(far, t_exit), near)

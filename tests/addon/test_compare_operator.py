@@ -113,3 +113,23 @@ def test_compare_trained_views_matches_eval_and_beats_a_constant_image(
     worse = _engine("nerf_engine", "compare", *args, "--run", trained_run.run, "--json")
     assert report["psnr"] > worse["psnr"] + 3
     _check_shown_in_blender(nerf, report, out)
+
+
+def test_compare_of_an_empty_render_says_so_instead_of_a_score(scene, trained_run, tmp_path):
+    """A camera that looks away from the subject: the NeRF render is empty, and Compare says so
+    (a warning, no PSNR/SSIM) instead of headlining the score of two empty images."""
+    from mathutils import Vector
+
+    nerf = use_trained_run(scene, trained_run, tmp_path / "render")
+    camera = scene.camera
+    camera.rotation_euler = Vector(camera.location).to_track_quat("-Z", "Y").to_euler()  # away
+    bpy.context.view_layer.update()
+    assert bpy.ops.nerf.compare() == {"FINISHED"}, nerf.job_status
+    report = json.loads((trained_run.run / "compare" / "report.json").read_text())
+    assert report["n_views"] == 1 and report["empty_views"] == [report["views"][0]["name"]]
+    assert report["psnr"] is None and report["ssim"] is None and report["n_scored"] == 0
+    assert "empty in every one" in nerf.job_status and "PSNR" not in nerf.job_status
+    assert nerf.compare_views == 0  # the panel shows no numbers
+    layout = RecordingLayout()
+    panels_views.draw_compare(layout, bpy.context)
+    assert not any("PSNR" in str(call) for call in layout.calls)

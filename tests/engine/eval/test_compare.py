@@ -152,3 +152,29 @@ def test_cli_constant_image_scores_lower_and_bad_input_exits_2(tmp_path):
     write_png(constant / "a.png", np.full((10, 10, 4), 0.5, np.float32))
     other_size = run("--gt", gt, "--nerf", constant, "--out", tmp_path / "y")
     assert other_size.returncode == 2 and "render both at the same size" in other_size.stderr
+
+
+def test_an_empty_nerf_render_is_reported_not_scored(tmp_path):
+    """Two empty images agree perfectly (100 dB): a NeRF render that covers nothing is named in
+    ``empty_views`` with a warning and left out of the means; all of them empty: no score."""
+    gt, nerf = _folders(tmp_path, names=("a", "b"))
+    empty = read_rgba(nerf / "b.png")
+    empty[..., 3] = 0.0  # the NeRF is nowhere in view 'b'
+    write_png(nerf / "b.png", empty)
+    events = []
+    report = compare.compare(
+        gt, nerf, tmp_path / "out", use_matplotlib=False, on_event=events.append
+    )
+    assert report["empty_views"] == ["b"] and report["n_scored"] == 1 and report["n_views"] == 2
+    (scored,) = [v for v in report["views"] if not v["empty"]]
+    assert report["psnr"] == pytest.approx(scored["psnr"]) and scored["name"] == "a"
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert any("empty in 1 of 2 views ('b')" in w and "not scored" in w for w in warnings)
+
+    write_png(nerf / "a.png", np.zeros_like(empty))
+    gt_empty = np.zeros_like(empty)
+    for name in ("a", "b"):
+        write_png(gt / f"{name}.png", gt_empty)
+    report = compare.compare(gt, nerf, tmp_path / "out2", use_matplotlib=False)
+    assert report["psnr"] is None and report["ssim"] is None and report["n_scored"] == 0
+    assert report["empty_views"] == ["a", "b"] and "every view" in report["notes"][0]

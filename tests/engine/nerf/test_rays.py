@@ -63,3 +63,37 @@ def test_centre_crop_keeps_rays_in_the_middle():
     _, _, rgba = sampler.sample(5000, torch.Generator().manual_seed(1), crop_fraction=0.5)
     px, py = rgba[:, 1] * 32, rgba[:, 2] * 32
     assert px.min() >= 5 and px.max() <= 15 and py.min() >= 5 and py.max() <= 15
+
+
+def test_novel_view_bounds_cover_the_scene_box_from_any_distance():
+    """Rendering bounds come from the scene box alone: a camera farther away than the training
+    range [near, far] (or inside the box) still gets each ray's whole span through the box;
+    training keeps its near/far, and the paper's sampling keeps it wherever it covers the box."""
+    from nerf_engine.nerf.rays import RayBounds
+    from nerf_engine.nerf.sampling import ray_aabb_intersect
+
+    box = SceneBox(np.array([[-1.0, -1, -1], [1, 1, 1]]), 2.0, 5.0)  # a rig 3 units away
+    cpu = torch.device("cpu")
+    for distance in (3.0, 12.0, 0.0):  # the rig's, 4× it, inside the box
+        rays_o = torch.tensor([[distance, 0.0, 0.0]] * 3)
+        rays_d = torch.nn.functional.normalize(
+            torch.tensor([[-1.0, 0, 0], [-1, 0.2, 0.1], [0, 0, 1]]), dim=-1
+        )
+        if distance > 0:
+            rays_d[2] = torch.tensor([1.0, 0, 0])  # looks away: misses the box
+        t_enter, t_exit = ray_aabb_intersect(rays_o, rays_d, torch.tensor(box.unit_aabb()).float())
+        t_enter = t_enter.clamp_min(0.0)
+        hit = (t_exit > t_enter)[:, 0]
+        for use_aabb in (True, False):
+            rays = RayBounds(box, use_aabb, cpu, novel_views=True)(rays_o, rays_d)
+            assert (rays.near[hit] <= t_enter[hit] + 1e-6).all()
+            assert (rays.far[hit] >= t_exit[hit] - 1e-6).all()
+            if use_aabb:  # exactly the span through the box; a miss costs nothing
+                torch.testing.assert_close(rays.near[hit], t_enter[hit])
+                torch.testing.assert_close(rays.far[hit], t_exit[hit])
+                assert (rays.far[~hit] == rays.near[~hit]).all()
+            elif distance == 3.0:  # the training range covers the box: the paper's bounds
+                assert (rays.near == 2.0).all() and (rays.far == 5.0).all()
+        training = RayBounds(box, True, cpu)(rays_o, rays_d)
+        empty = training.far == training.near  # (nothing left of the ray inside [2, 5])
+        assert (training.near >= 2.0).all() and ((training.far <= 5.0) | empty).all()
