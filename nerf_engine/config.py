@@ -40,6 +40,7 @@ PRESET_SUMMARIES = {
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ENCODINGS = ("positional", "triplane")  # ModelConfig.encoding
+ENVIRONMENTS = ("auto", "on", "off")  # ModelConfig.environment
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,14 @@ class ModelConfig:
     plane_features: int = 16
     plane_lr_scale: float = 10.0  # the planes' learning rate, in units of the MLPs'
     plane_tv: float = 0.0  # weight of the planes' total variation in the loss
+    # The world behind the scene box, learned as a background that depends on the ray direction
+    # only (nerf/environment.py): "auto" = "on" for opaque training images (no alpha channel, or
+    # alpha 1 everywhere: Film > Transparent off) and "off" for images with transparency; training
+    # resolves "auto" before it builds the model (a model built from an unresolved "auto", i.e.
+    # a checkpoint from before this setting, has none).
+    environment: str = "auto"
+    environment_resolution: int = 64  # rows of the finest equirectangular map (columns: twice)
+    environment_lr_scale: float = 10.0  # the map's learning rate, in units of the MLPs'
 
 
 @dataclass(frozen=True)
@@ -268,6 +277,17 @@ def _convert(current, value, dotted: str):
     return None if text.lower() == "none" else text
 
 
+def resolve_environment(config: TrainConfig, opaque_images: bool) -> TrainConfig:
+    """``config`` with ``model.environment`` decided for the training images: "auto" becomes
+    "on" when they are opaque (``opaque_images``: no alpha channel, or alpha 1 everywhere — the
+    world was rendered behind the subject) and "off" when they have transparency; "on" and "off"
+    stay as they are."""
+    if config.model.environment != "auto":
+        return config
+    choice = "on" if opaque_images else "off"
+    return replace(config, model=replace(config.model, environment=choice))
+
+
 def validate(config: TrainConfig) -> None:
     """Reject settings that cannot train, with the setting's name."""
     checks = [
@@ -288,6 +308,13 @@ def validate(config: TrainConfig) -> None:
             and config.model.plane_features >= 1
             and config.model.plane_lr_scale > 0,
             "model.plane_resolutions >= 2, plane_features >= 1, plane_lr_scale > 0",
+        ),
+        (
+            config.model.environment in ENVIRONMENTS
+            and config.model.environment_resolution >= 4
+            and config.model.environment_lr_scale > 0,
+            f"model.environment: one of {', '.join(ENVIRONMENTS)}; environment_resolution >= 4, "
+            "environment_lr_scale > 0",
         ),
         (config.mixed_precision in ("auto", "bf16", "off"), "mixed_precision: auto, bf16 or off"),
         (config.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),

@@ -148,7 +148,8 @@ class ExportJob:
             text += f", resumed: kept {self.kept} views already rendered"
         if self.removed_splits:
             text += f"; removed the now empty {', '.join(self.removed_splits)}"
-        return text + "."
+        background = self.plan.background_note()
+        return text + "." + (f" {background}" if background else "")
 
     # --- setup -----------------------------------------------------------------------------
 

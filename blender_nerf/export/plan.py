@@ -55,6 +55,24 @@ class ExportPlan:
     mask: bool = False
     transparent: bool = True
     notes: list[str] = field(default_factory=list)
+    scene_transparent: bool = True  # the scene's own Film > Transparent (its world not rendered)
+
+    def background_note(self) -> str:
+        """What the dataset's background is, in a sentence for the report ("" when the scene
+        and the dataset both leave the world out)."""
+        if not self.transparent:
+            return (
+                "Background: opaque, the world is in every image; training learns it as an "
+                "environment (a background by view direction) behind the NeRF, and renders show "
+                "it, with the NeRF's own alpha."
+            )
+        if not self.scene_transparent:
+            return (
+                "Background: transparent, so the scene's world is left out of the images; turn "
+                "Transparent Background off to keep it (training then learns it as an "
+                "environment behind the NeRF)."
+            )
+        return ""
 
 
 def build_plan(context: bpy.types.Context) -> ExportPlan:
@@ -95,6 +113,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         mask=settings.export_mask,
         transparent=settings.film_transparent,
         notes=notes,
+        scene_transparent=scene.render.film_transparent,
     )
 
 

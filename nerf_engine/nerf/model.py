@@ -19,6 +19,7 @@ from torch import nn
 from torch.profiler import record_function
 
 from ..config import ModelConfig, SamplingConfig
+from .environment import EnvironmentMap
 from .field import NeRFField, make_field
 from .occupancy import OccupancyGrid
 from .rays import RayBatch
@@ -54,8 +55,10 @@ class _Options:
 
 
 class NeRF(nn.Module):
-    """Coarse and fine fields with hierarchical sampling (paper §5.2), and an optional occupancy
-    grid over ``unit_aabb`` ([2, 3]) for empty-space skipping."""
+    """Coarse and fine fields with hierarchical sampling (paper §5.2), an optional occupancy
+    grid over ``unit_aabb`` ([2, 3]) for empty-space skipping, and an optional environment (the
+    world behind the box, ``environment``: rays_d -> rgb; the caller passes it as the background).
+    """
 
     def __init__(
         self,
@@ -77,21 +80,31 @@ class NeRF(nn.Module):
                 step_size=diagonal / OCCUPANCY_REFERENCE_STEPS,
                 threshold=sampling_cfg.occupancy_threshold,
             )
+        # the world behind the scene box (opaque images); "auto" left unresolved means none
+        self.environment = None
+        if model_cfg.environment == "on":
+            self.environment = EnvironmentMap(model_cfg.environment_resolution)
 
     @property
     def fields(self) -> list[NeRFField]:
         return [f for f in (self.coarse, self.fine) if f is not None]
 
     def parameter_groups(self, lr: float) -> list[dict]:
-        """Adam's parameter groups: the MLPs at ``lr`` and (for tri-plane fields) the planes at
-        ``plane_lr_scale`` × ``lr``; each group's ``lr_scale`` is its multiple of the schedule."""
+        """Adam's parameter groups: the MLPs at ``lr``, (for tri-plane fields) the planes at
+        ``plane_lr_scale`` × ``lr`` and (when there is one) the environment map at
+        ``environment_lr_scale`` × ``lr``; each group's ``lr_scale`` is its multiple of the
+        schedule."""
         planes = [p for f in self.fields for p in getattr(f.pos_enc, "planes", [])]
-        ids = {id(p) for p in planes}
+        world = list(self.environment.parameters()) if self.environment is not None else []
+        ids = {id(p) for p in planes + world}
         mlp = [p for p in self.parameters() if id(p) not in ids]
         groups = [{"params": mlp, "lr": lr, "lr_scale": 1.0}]
-        if planes:
-            scale = self.model_cfg.plane_lr_scale
-            groups.append({"params": planes, "lr": lr * scale, "lr_scale": scale})
+        for params, scale in (
+            (planes, self.model_cfg.plane_lr_scale),
+            (world, self.model_cfg.environment_lr_scale),
+        ):
+            if params:
+                groups.append({"params": params, "lr": lr * scale, "lr_scale": scale})
         return groups
 
     def regularization(self) -> torch.Tensor | None:

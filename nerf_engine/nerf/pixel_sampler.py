@@ -14,6 +14,8 @@ import torch
 from ..data.cameras import camera_rays
 from .rays import CameraTensors
 
+OPAQUE_ALPHA = 1.0 - 0.5 / 255.0
+
 
 class PixelSampler:
     """Uniformly random valid pixels over all training images (any mix of sizes), as rays and
@@ -58,6 +60,13 @@ class PixelSampler:
                 )
             dtype = np.int32 if flat.shape[0] < 2**31 else np.int64
             self.valid_index = torch.from_numpy(index.astype(dtype)).to(device)
+
+    @property
+    def opaque(self) -> bool:
+        """Whether every pixel that may be drawn is opaque (alpha 1 to half an 8-bit step: images
+        without an alpha channel, renders with Film > Transparent off, photos)."""
+        alpha = self.rgba[:, 3] if self.valid_index is None else self.rgba[self.valid_index, 3]
+        return bool(alpha.min() >= OPAQUE_ALPHA)
 
     @property
     def n_pixels(self) -> int:

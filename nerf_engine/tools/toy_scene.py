@@ -124,15 +124,37 @@ def _shade(o, d, wire: bool = False):
     return np.clip(color * (0.35 + 0.65 * diffuse[..., None]), 0.0, 1.0), hit
 
 
+def sky_color(d: np.ndarray) -> np.ndarray:
+    """An HDRI-like world at infinity, by direction: unit rays [N, 3] -> rgb [N, 3]. A blue sky
+    that pales towards an orange horizon, a warm glow around one azimuth, dark green ground below
+    the horizon."""
+    up = np.clip(d[..., 2], -1.0, 1.0)
+    azimuth = np.arctan2(d[..., 1], d[..., 0])
+    height = np.sqrt(np.clip(up, 0.0, 1.0))[..., None]
+    sky = (1.0 - height) * np.array([0.95, 0.7, 0.45]) + height * np.array([0.2, 0.4, 0.85])
+    glow = 0.25 * np.clip(np.cos(azimuth - 0.8), 0.0, 1.0) ** 4 * (1.0 - height[..., 0])
+    sky = sky + glow[..., None] * np.array([1.0, 0.6, 0.2])
+    ground = np.array([0.2, 0.32, 0.15]) * (0.7 + 0.3 * np.cos(3.0 * azimuth))[..., None]
+    return np.clip(np.where(up[..., None] >= 0.0, sky, ground), 0.0, 1.0)
+
+
 def render_toy(
-    intrinsics: Intrinsics, camera_to_world: np.ndarray, supersample: int = 3, wire: bool = False
+    intrinsics: Intrinsics,
+    camera_to_world: np.ndarray,
+    supersample: int = 3,
+    wire: bool = False,
+    world: bool = False,
 ) -> np.ndarray:
     """Straight-alpha RGBA float32 [h, w, 4], antialiased with ``supersample``² rays per pixel;
-    ``wire`` adds the thin wire."""
+    ``wire`` adds the thin wire; ``world`` renders opaque (alpha 1) with :func:`sky_color` behind
+    the scene, as Blender does with Film > Transparent off."""
     k = supersample
     fine = intrinsics.scaled(intrinsics.w * k, intrinsics.h * k)
     o, d = image_rays(fine, camera_to_world)
     color, hit = _shade(o.reshape(-1, 3), d.reshape(-1, 3), wire)
+    if world:
+        color = np.where(hit[:, None], color, sky_color(d.reshape(-1, 3)))
+        hit = np.ones_like(hit)
     h, w = intrinsics.h, intrinsics.w
     color = color.reshape(h, k, w, k, 3)
     hit = hit.reshape(h, k, w, k).astype(np.float64)
@@ -172,11 +194,13 @@ def make_toy_dataset(
     seed: int = 0,
     write_bounds: bool = True,
     wire: bool = False,
+    world: bool = False,
 ) -> Path:
     """Write a NeRF-synthetic-style dataset (RGBA PNGs + transforms_*.json) and return its folder.
 
     Without ``write_bounds`` the JSON has no aabb/near/far, like the original NeRF-synthetic files;
-    ``wire`` adds a thin dark wire (a cylinder of radius ``WIRE_RADIUS``) standing on the ground.
+    ``wire`` adds a thin dark wire (a cylinder of radius ``WIRE_RADIUS``) standing on the ground;
+    ``world`` renders opaque images with an HDRI-like sky behind the scene (:func:`sky_color`).
     """
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -186,7 +210,7 @@ def make_toy_dataset(
         frames = []
         for i, pose in enumerate(hemisphere_poses(count, rng)):
             rel = f"{split}/r_{i}"
-            write_png(out / f"{rel}.png", render_toy(intrinsics, pose, wire=wire))
+            write_png(out / f"{rel}.png", render_toy(intrinsics, pose, wire=wire, world=world))
             frames.append(Frame(pose, intrinsics, f"./{rel}"))
         write_transforms(out / f"transforms_{split}.json", frames, **bounds)
     return out

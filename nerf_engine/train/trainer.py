@@ -35,7 +35,7 @@ from ..checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
-from ..config import TrainConfig, from_dict, validate
+from ..config import TrainConfig, from_dict, resolve_environment, validate
 from ..data.dataset import iter_views, read_split
 from ..data.events import EventLog, OnEvent
 from ..data.fileio import make_dir, write_json_atomic
@@ -85,6 +85,12 @@ class StepStats(NamedTuple):
 
 # Points per cell measured by the grid refresh that ends the warm-up (a one-off ~8 refreshes).
 WARMUP_END_SAMPLES = 8
+OPAQUE_NOTE = (
+    "The training images are opaque (no transparency: the world was rendered behind the "
+    "subject), so the world is learned as an environment — a background that depends only on "
+    "the view direction — behind the NeRF; renders show it, and their alpha is the NeRF's own "
+    "opacity. For a clean cut-out, export with a transparent film instead."
+)
 
 
 class Trainer:
@@ -108,8 +114,6 @@ class Trainer:
         resumed, resumed_path, self.notes = (
             read_newest(list(checkpoints)) if checkpoints else (None, None, [])
         )  # notes: warnings for the log (newer checkpoints that did not read)
-        if resumed is not None:
-            _check_same_architecture(config, resumed, resumed_path)
         train_split = read_split(dataset_dir, "train")
         box = (
             SceneBox.from_dict(json.loads(resumed["scene"])) if resumed else scene_box(train_split)
@@ -123,6 +127,11 @@ class Trainer:
             CameraTensors.from_frames(train_split.frames, box, self.device),
             self.device,
         )
+        if config.model.environment == "auto" and self.sampler.opaque:
+            self.notes.append(OPAQUE_NOTE)  # (the world is learned: say so)
+        self.config = config = resolve_environment(config, self.sampler.opaque)
+        if resumed is not None:
+            _check_same_architecture(config, resumed, resumed_path)
         torch.manual_seed(config.seed)
         self.model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb()))
         self.model.to(self.device)
@@ -172,26 +181,29 @@ class Trainer:
             crop = cfg.precrop_fraction if self.global_step < cfg.precrop_steps else 1.0
             rays_o, rays_d, rgba = self.sampler.sample(cfg.batch_rays, self.generator, crop)
             background = self.background.expand(cfg.batch_rays, 3)
-            if cfg.random_background:  # alpha is learned right only if the background varies
+            world = self.model.environment
+            if cfg.random_background and world is None:
+                # alpha is learned right only if the background varies (a world is learned)
                 shape, device = background.shape, rgba.device
                 background = torch.rand(shape, device=device, generator=self.generator)
-            target = rgba[:, :3] * rgba[:, 3:] + background * (1.0 - rgba[:, 3:])
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, total_mse, n_samples = 0.0, 0.0, 0
         for start in range(0, cfg.batch_rays, self.pass_rays):  # gradients add up over the passes
             part = slice(start, start + self.pass_rays)
+            behind = background[part] if world is None else world(rays_d[part])  # [n, 3]
+            target = over(rgba[part], behind.detach())
             out = render_rays(
                 self.model,
                 self.bounds(rays_o[part], rays_d[part]),
-                background[part],
+                behind,
                 perturb=True,
                 generator=self.generator,
                 autocast_dtype=self.dtype,
                 use_grid=self.global_step >= cfg.sampling.occupancy_warmup,
             )
-            fine_mse = F.mse_loss(out.final.rgb, target[part])
-            loss = fine_mse + F.mse_loss(out.coarse.rgb, target[part]) if out.fine else fine_mse
-            if cfg.alpha_loss > 0:  # the opacity against the images' alpha
+            fine_mse = F.mse_loss(out.final.rgb, target)
+            loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine else fine_mse
+            if cfg.alpha_loss > 0 and world is None:  # the opacity against the images' alpha
                 loss = loss + cfg.alpha_loss * F.mse_loss(out.final.acc, rgba[part, 3:])
             share = out.final.rgb.shape[0] / cfg.batch_rays
             with record_function("train.backward"):
@@ -244,6 +256,11 @@ class Trainer:
         prune_checkpoints(self.run.path, self.config.keep_checkpoints)
         self.checkpoint_step = self.global_step
         return path
+
+
+def over(rgba: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """Straight-alpha pixels [N, 4] over per-ray background colours [N, 3] -> rgb [N, 3]."""
+    return rgba[:, :3] * rgba[:, 3:] + background * (1.0 - rgba[:, 3:])
 
 
 def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
