@@ -9,7 +9,7 @@ A camera rendered over several frames gets an image sequence. Every datablock ma
 the custom property ``nerf_import`` = the camera's name, so importing again for that camera
 updates the same image, plane, material and nodes instead of adding new ones; and everything
 made here, compositor nodes included, is marked as the add-on's own (``scene.ours``), so that
-Export and Compare leave it out.
+Export and Compare leave it out. A plane shows in its own camera only (``views.own_camera``).
 :func:`plan_imports` checks everything before :func:`apply_import` changes anything.
 """
 
@@ -27,6 +27,7 @@ from ..scene import geometry, scene_io
 from ..scene.ours import mark_ours
 from ..scene.scene_io import SceneError
 from ..scene.shots import camera_size
+from .own_camera import show_to_own_camera
 
 TAG = "nerf_import"
 MAKER = "Import View"  # the add-on's mark on what it made (scene.ours)
@@ -210,6 +211,7 @@ def _plane(scene, camera, image, item: CameraImport, distance: float) -> bpy.typ
     ob.matrix_parent_inverse = Matrix.Identity(4)
     pose = Matrix(scene_io.camera_to_world(camera).tolist())
     ob.matrix_basis = camera.matrix_world.inverted() @ pose  # undo the camera's scale
+    show_to_own_camera(ob, distance, MAKER)
     return ob
 
 

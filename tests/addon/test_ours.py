@@ -1,6 +1,7 @@
 """What the add-on puts in the scene is "ours" and never pollutes the artist's scene: an imported
 NeRF image plane is left out of Export's subject, box and images and of Compare's ground truth
-(unless Include NeRF Results is on), put back exactly afterwards, also after a failed render.
+(unless Include NeRF Results is on), put back exactly afterwards, also after a failed render;
+and each image plane shows in its own camera only, in final renders and in the viewport.
 
 The "NeRF render" imported here is a flat-coloured PNG written where Render Views writes its
 images (with its ``blender_views.json``): Import View reads the folder, never the engine."""
@@ -24,7 +25,7 @@ from blender_nerf.views import plan  # noqa: E402
 from blender_nerf.views.import_view import TAG  # noqa: E402
 
 SIZE = 16
-GREEN = (0.0, 1.0, 0.0)
+GREEN, RED, BLUE = (0.0, 1.0, 0.0), (1.0, 0.0, 0.0), (0.0, 0.0, 1.0)
 
 
 @pytest.fixture(autouse=True)
@@ -153,3 +154,30 @@ def test_import_cameras_and_shown_images_are_ours(scene, tmp_path):
     assert len(made) == 1 and ours.is_ours(made[0]) and len(made[0].objects) > 0
     assert all(ours.is_ours(ob) and ours.is_ours(ob.data) for ob in made[0].objects)
     assert not ours.is_ours(bpy.data.objects["Camera"]) and not ours.is_ours(scene)
+
+
+def test_an_image_plane_shows_in_its_own_camera_only(scene, tmp_path):
+    _tiny(scene)
+    first = scene.camera
+    first.scale = (2.0, 2.0, 2.0)  # a scaled camera sees the same; its plane must still show
+    second = bpy.data.objects.new("Second", bpy.data.cameras.new("Second"))
+    scene.collection.objects.link(second)
+    bpy.context.view_layer.update()
+    pose = scene_io.camera_to_world(first)
+    pose[:3, 3] += 0.3 * pose[:3, 0]  # a little to the side, looking the same way
+    scene_io.set_camera_pose(second, pose)
+    far = _import_plane(scene, first, tmp_path / "render_a", RED, distance=8.0)
+    near = _import_plane(scene, second, tmp_path / "render_b", BLUE, distance=5.0)
+    bpy.data.objects["Cube"].hide_render = True
+
+    seen = _render(scene, first, tmp_path / "first.png")
+    assert _share(seen, RED) > 0.9 and _share(seen, BLUE) == 0.0  # the nearer plane: hidden
+    seen = _render(scene, second, tmp_path / "second.png")
+    assert _share(seen, BLUE) > 0.9 and _share(seen, RED) == 0.0
+
+    for camera, shown, hidden in ((first, far, near), (second, near, far), (first, far, near)):
+        scene.camera = camera  # what the viewport shows looking through a camera
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        depsgraph.update()
+        assert len(shown.evaluated_get(depsgraph).data.polygons) == 1
+        assert len(hidden.evaluated_get(depsgraph).data.polygons) == 0
