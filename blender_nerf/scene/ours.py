@@ -30,16 +30,10 @@ def mark_ours(item, maker: str):
 
 
 def is_ours(item) -> bool:
-    """True when the add-on made ``item``: marked itself or, for an object, its data (a copy
-    that shares our mesh is ours too)."""
-    if item is None:
-        return False
-    if any(item.get(key) is not None for key in (OURS, *LEGACY_TAGS)):
-        return True
-    data = getattr(item, "data", None)
-    return isinstance(data, bpy.types.ID) and any(
-        data.get(key) is not None for key in (OURS, *LEGACY_TAGS)
-    )
+    """True when ``item`` (a datablock or a node; None: False) carries the marker. An object
+    counts by its own marker only, so deleting it makes the object the artist's (a copy made
+    with Shift+D or Alt+D keeps the marker: it is still the NeRF's picture)."""
+    return item is not None and any(item.get(key) is not None for key in (OURS, *LEGACY_TAGS))
 
 
 def ours_in_render(scene: bpy.types.Scene) -> list[bpy.types.Object]:

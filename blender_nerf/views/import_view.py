@@ -124,7 +124,7 @@ def apply_import(
     if target == "PLANE":
         distance = plane_distance(camera, settings.import_distance, aabb)
         plane = _plane(scene, camera, image, item, distance)
-        return f"'{plane.name}' at {distance:g} in front of '{camera.name}'"
+        return f"'{plane.name}' at {distance:g} in front of '{camera.name}' (seen through it only)"
     if target == "CAMERA_BACKGROUND":
         _camera_background(camera, image, item, settings)
         return f"the background image of '{camera.name}'"
