@@ -154,6 +154,14 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         description="RGBA images with an alpha of 0 behind the subject",
         default=True,
     )
+    include_ours: BoolProperty(
+        name="Include NeRF Results",
+        description="Also use what this add-on put in the scene (imported NeRF images and "
+        "planes, meshes made from a NeRF) as part of the subject, in Export's images and in "
+        "Compare's reference renders. Off: they are left out, so the NeRF never learns from, "
+        "or is scored against, its own pictures",
+        default=False,
+    )
     export_depth: BoolProperty(
         name="Depth",
         description="Also write depth (EXR, distance along each pixel's ray)",

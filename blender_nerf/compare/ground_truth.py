@@ -18,6 +18,7 @@ from ..scene.blender_render import (
     check_rendered_png,
     configure_passes,
     configure_render,
+    hide_ours,
     set_render_size,
 )
 from ..scene.scene_io import SceneError
@@ -33,9 +34,12 @@ def render_ground_truth(
     *,
     transparent: bool,
     subject: list[bpy.types.Object],
+    include_ours: bool = False,
 ) -> None:
     """Render ``folder/<name>.png`` (and ``<name>_mask.png`` when there is a ``subject``) for
-    every shot. Raises SceneError when Blender does not render."""
+    every shot, without what the add-on made (imported NeRF planes: the NeRF's own picture is
+    no ground truth) unless ``include_ours``. Raises SceneError when Blender does not
+    render."""
     scene = context.scene
     state = SceneState(scene)
     staging = folder / STAGING
@@ -43,6 +47,8 @@ def render_ground_truth(
     staging.mkdir(parents=True)
     try:
         configure_render(state, context.view_layer, transparent=transparent)
+        if not include_ours:
+            hide_ours(state, scene)
         configure_passes(
             state, context.view_layer, subject, staging, depth=False, mask=bool(subject)
         )

@@ -71,10 +71,15 @@ def start(context: bpy.types.Context) -> EngineJob:
     for stale in ("ground_truth", "nerf"):
         shutil.rmtree(out / stale, ignore_errors=True)
     (out / "report.json").unlink(missing_ok=True)
-    subject = scene_io.subject_objects(context, nerf.subject)
+    subject = scene_io.subject_objects(context, nerf.subject, include_ours=nerf.include_ours)
     nerf.job_status = f"Compare: Blender renders {len(shots)} ground-truth views…"
     render_ground_truth(
-        context, shots, out / "ground_truth", transparent=nerf.film_transparent, subject=subject
+        context,
+        shots,
+        out / "ground_truth",
+        transparent=nerf.film_transparent,
+        subject=subject,
+        include_ours=nerf.include_ours,
     )
     plan.write_cameras(out / plan.CAMERAS_FILE, shots)
     request = CompareRequest(

@@ -35,6 +35,7 @@ from ..scene.blender_render import (
     SceneState,
     configure_passes,
     configure_render,
+    hide_ours,
     set_render_size,
 )
 from ..scene.paths import GENERATOR
@@ -148,6 +149,12 @@ class ExportJob:
             text += f", resumed: kept {self.kept} views already rendered"
         if self.removed_splits:
             text += f"; removed the now empty {', '.join(self.removed_splits)}"
+        if self.plan.left_out:
+            names = ", ".join(f"'{name}'" for name in self.plan.left_out)
+            text += (
+                f"; left out what the NeRF add-on made ({names}: not the subject, not in the "
+                "images; Include NeRF Results puts it in)"
+            )
         background = self.plan.background_note()
         return text + "." + (f" {background}" if background else "")
 
@@ -161,6 +168,8 @@ class ExportJob:
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True)
         configure_render(self.state, self.view_layer, transparent=self.plan.transparent)
+        if not self.plan.include_ours:
+            hide_ours(self.state, self.scene)
         subject = [bpy.data.objects[name] for name in self.plan.subject]
         configure_passes(
             self.state,
@@ -174,7 +183,9 @@ class ExportJob:
             self.rig_camera = self._make_rig_camera(self.plan.rig_lens)
 
     def _make_rig_camera(self, lens: RigLens) -> bpy.types.Object:
-        camera = scene_io.new_camera(".nerf_rig_camera", self.scene.collection, **asdict(lens))
+        camera = scene_io.new_camera(
+            ".nerf_rig_camera", self.scene.collection, "Export Dataset", **asdict(lens)
+        )
         self.state.created(bpy.data.cameras, camera.data)  # removed after the object
         return self.state.created(bpy.data.objects, camera)
 
@@ -280,6 +291,7 @@ class ExportJob:
             "transparent": self.plan.transparent,
             "depth": self.plan.depth,
             "mask": self.plan.mask,
+            "include_ours": self.plan.include_ours,
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..scene import geometry, scene_io, shots
+from ..scene import geometry, ours, scene_io, shots
 from ..scene.paths import check_not_foreign, check_writable, dataset_folder
 from ..scene.scene_io import SceneError
 from ..scene.shots import Shot
@@ -54,6 +54,8 @@ class ExportPlan:
     depth: bool = False
     mask: bool = False
     transparent: bool = True
+    include_ours: bool = False  # render and bound what the add-on made too
+    left_out: list[str] = field(default_factory=list)  # what the add-on made, left out
     notes: list[str] = field(default_factory=list)
     scene_transparent: bool = True  # the scene's own Film > Transparent (its world not rendered)
 
@@ -84,7 +86,9 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         scene, "compositing_node_group"
     ):
         raise SceneError("Depth and mask export need Blender 5.0 or newer; turn them off.")
-    subject = scene_io.subject_objects(context, settings.subject)
+    subject = scene_io.subject_objects(
+        context, settings.subject, include_ours=settings.include_ours
+    )
     if not subject:
         raise SceneError(_nothing_to_export(settings.subject))
     rig_lens = None
@@ -112,9 +116,16 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         depth=settings.export_depth,
         mask=settings.export_mask,
         transparent=settings.film_transparent,
+        include_ours=settings.include_ours,
+        left_out=[] if settings.include_ours else _left_out(scene),
         notes=notes,
         scene_transparent=scene.render.film_transparent,
     )
+
+
+def _left_out(scene: bpy.types.Scene) -> list[str]:
+    """The names of what the add-on made that the export leaves out of its images."""
+    return sorted(ob.name for ob in ours.ours_in_render(scene))
 
 
 def _nothing_to_export(mode: str) -> str:

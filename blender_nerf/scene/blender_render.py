@@ -13,6 +13,7 @@ from pathlib import Path
 
 import bpy
 
+from .ours import ours_in_render
 from .scene_io import SceneError
 
 MASK_INDEX = 1  # object pass index given to the subject while a mask is rendered
@@ -126,6 +127,16 @@ def configure_render(
         state.set(view, attr, value)
     for layer in scene.view_layers:
         state.set(layer, "use", layer == view_layer)
+
+
+def hide_ours(state: SceneState, scene: bpy.types.Scene) -> list[str]:
+    """Leave the add-on's own objects (imported NeRF planes, extracted meshes: ``scene.ours``)
+    out of the renders: ``hide_render`` on, put back by :meth:`SceneState.restore` exactly as it
+    was, also after a failure. Returns the names of the objects hidden, sorted."""
+    hidden = ours_in_render(scene)
+    for ob in hidden:
+        state.set(ob, "hide_render", True)
+    return sorted(ob.name for ob in hidden)
 
 
 def set_render_size(state: SceneState, w: int, h: int) -> None:

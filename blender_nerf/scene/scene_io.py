@@ -14,6 +14,7 @@ import numpy as np
 
 from ..nerf_engine.data.cameras import Intrinsics
 from .geometry import blender_intrinsics, normalized_pose
+from .ours import is_ours, mark_ours
 
 GEOMETRY_TYPES = frozenset(
     {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"}
@@ -99,14 +100,15 @@ def clip_range(camera_object: bpy.types.Object) -> tuple[float, float]:
     return cam.clip_start, cam.clip_end
 
 
-def new_camera(name: str, collection: bpy.types.Collection, **lens) -> bpy.types.Object:
-    """A new perspective camera object linked to ``collection``; ``lens`` sets the camera data's
-    attributes (lens, sensor_width, sensor_height, sensor_fit, clip_start, clip_end)."""
-    data = bpy.data.cameras.new(name)
+def new_camera(name: str, collection: bpy.types.Collection, maker: str, **lens) -> bpy.types.Object:
+    """A new perspective camera object linked to ``collection``, marked as made by the add-on's
+    ``maker`` (:mod:`.ours`); ``lens`` sets the camera data's attributes (lens, sensor_width,
+    sensor_height, sensor_fit, clip_start, clip_end)."""
+    data = mark_ours(bpy.data.cameras.new(name), maker)
     data.type = "PERSP"
     for attr, value in lens.items():
         setattr(data, attr, value)
-    camera = bpy.data.objects.new(name, data)
+    camera = mark_ours(bpy.data.objects.new(name, data), maker)
     collection.objects.link(camera)
     return camera
 
@@ -129,17 +131,23 @@ def set_camera_pose(camera_object: bpy.types.Object, c2w: np.ndarray) -> None:
     camera_object.matrix_world = Matrix(np.asarray(c2w, dtype=np.float64).tolist())
 
 
-def subject_objects(context: bpy.types.Context, mode: str) -> list[bpy.types.Object]:
+def subject_objects(
+    context: bpy.types.Context, mode: str, *, include_ours: bool = False
+) -> list[bpy.types.Object]:
     """The objects a dataset is about, sorted by name.
 
     ``mode`` 'SELECTED': the selected geometry; 'VISIBLE': every geometry object visible in the
     view layer and enabled for rendering; 'AUTO': the selection if it holds geometry, else all
-    visible.
+    visible. What the add-on made (:mod:`.ours`: imported NeRF planes, extracted meshes) is
+    never the subject, even when selected, unless ``include_ours``.
     """
     visible = [
         ob
         for ob in context.view_layer.objects
-        if ob.type in GEOMETRY_TYPES and ob.visible_get() and not ob.hide_render
+        if ob.type in GEOMETRY_TYPES
+        and ob.visible_get()
+        and not ob.hide_render
+        and (include_ours or not is_ours(ob))
     ]
     selected = [ob for ob in visible if ob.select_get()]
     use_selection = mode == "SELECTED" or (mode == "AUTO" and bool(selected))
@@ -215,6 +223,7 @@ def show_image_file(path: Path, name: str) -> bpy.types.Image:
     """The Blender image of the file ``path``, loaded once and re-read from disk on every call,
     named ``name`` (Blender may add a suffix); its preview icon shows the new pixels at once."""
     image = bpy.data.images.load(str(path), check_existing=True)
+    mark_ours(image, "NeRF")
     if not image.name.startswith(name):
         image.name = name
     image.reload()

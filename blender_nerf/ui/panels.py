@@ -166,6 +166,7 @@ def _draw_output(layout, scene) -> None:
     sub.prop(nerf, "resolution_y")
     col.prop(scene.render, "resolution_percentage")
     col.prop(nerf, "film_transparent")
+    col.prop(nerf, "include_ours")
     col.prop(nerf, "export_depth")
     col.prop(nerf, "export_mask")
     col.prop(nerf, "overwrite")

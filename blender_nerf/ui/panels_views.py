@@ -77,6 +77,7 @@ def draw_compare(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     col.enabled = not nerf.job_running
     col.prop(nerf, "render_source")
     col.prop(nerf, "subject", text="Mask")
+    col.prop(nerf, "include_ours")
     _job_button(layout, context, "nerf.compare", "IMAGE_REFERENCE")
     if nerf.compare_views:
         grid = layout.grid_flow(row_major=True, columns=2, align=True)

@@ -25,12 +25,14 @@ from ..nerf_engine.data.cameras import Intrinsics
 from ..nerf_engine.data.dataset import SPLITS, read_transforms
 from ..nerf_engine.data.frames import describe
 from ..scene import scene_io
+from ..scene.ours import mark_ours
 from ..scene.scene_io import SceneError
 from ..scene.shots import Shot, safe_name
 
 SENSOR_WIDTH = 36.0  # mm; any value gives the same picture, this one is Blender's default
 MAX_CAMERAS = 10_000  # more make Blender slow to use (and to import again)
 TAG = "nerf_cameras"  # custom property on the collection: the file it came from
+MAKER = "Import Cameras"  # the add-on's mark on what it made (scene.ours)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".webp", ".tif", ".tiff")
 
 
@@ -158,7 +160,7 @@ def import_cameras(
     for item in frames:
         k = item.intrinsics
         camera = scene_io.new_camera(
-            item.name, collection, **camera_lens(k, ratio), clip_start=near, clip_end=far
+            item.name, collection, MAKER, **camera_lens(k, ratio), clip_start=near, clip_end=far
         )
         scene_io.set_camera_pose(camera, item.camera_to_world)
         if (k.w, k.h) != scene_size:
@@ -205,7 +207,7 @@ def _collection(scene: bpy.types.Scene, path: Path) -> bpy.types.Collection:
     data = {ob.data for ob in objects if ob.data is not None}
     bpy.data.batch_remove([*old, *objects])  # one call: removing one by one is quadratic
     bpy.data.batch_remove([d for d in data if d.users == 0])
-    collection = bpy.data.collections.new(f"NeRF Cameras {path.stem}")
+    collection = mark_ours(bpy.data.collections.new(f"NeRF Cameras {path.stem}"), MAKER)
     collection[TAG] = key
     scene.collection.children.link(collection)
     return collection

@@ -7,7 +7,9 @@
 
 A camera rendered over several frames gets an image sequence. Every datablock made here carries
 the custom property ``nerf_import`` = the camera's name, so importing again for that camera
-updates the same image, plane, material and nodes instead of adding new ones.
+updates the same image, plane, material and nodes instead of adding new ones; and everything
+made here, compositor nodes included, is marked as the add-on's own (``scene.ours``), so that
+Export and Compare leave it out. A plane shows in its own camera only (``views.own_camera``).
 :func:`plan_imports` checks everything before :func:`apply_import` changes anything.
 """
 
@@ -22,10 +24,13 @@ from mathutils import Matrix
 
 from ..nerf_engine.data.cameras import Intrinsics
 from ..scene import geometry, scene_io
+from ..scene.ours import mark_ours
 from ..scene.scene_io import SceneError
 from ..scene.shots import camera_size
+from .own_camera import show_to_own_camera
 
 TAG = "nerf_import"
+MAKER = "Import View"  # the add-on's mark on what it made (scene.ours)
 NODE_IMAGE, NODE_OVER = "NeRF Background", "NeRF Alpha Over"
 AUTO_CLIP = 0.9  # the automatic plane distance stays inside this fraction of Clip End
 AUTO_BEHIND = 1.1  # and goes this far behind the farthest corner of the trained scene box
@@ -119,7 +124,7 @@ def apply_import(
     if target == "PLANE":
         distance = plane_distance(camera, settings.import_distance, aabb)
         plane = _plane(scene, camera, image, item, distance)
-        return f"'{plane.name}' at {distance:g} in front of '{camera.name}'"
+        return f"'{plane.name}' at {distance:g} in front of '{camera.name}' (seen through it only)"
     if target == "CAMERA_BACKGROUND":
         _camera_background(camera, image, item, settings)
         return f"the background image of '{camera.name}'"
@@ -144,6 +149,7 @@ def _image(item: CameraImport) -> bpy.types.Image:
         image = bpy.data.images.load(str(item.files[0]), check_existing=False)
         image.name = f"NeRF {item.camera}"
         image[TAG] = item.camera
+        mark_ours(image, MAKER)
     image.source = "SEQUENCE" if item.sequence else "FILE"
     image.filepath = str(item.files[0])
     image.alpha_mode = "STRAIGHT"
@@ -183,7 +189,7 @@ def _plane(scene, camera, image, item: CameraImport, distance: float) -> bpy.typ
     corners = plane_corners(intrinsics, distance)
     ob = _tagged(bpy.data.objects, camera.name)
     name = f"NeRF {camera.name}"
-    mesh = bpy.data.meshes.new(name)
+    mesh = mark_ours(bpy.data.meshes.new(name), MAKER)
     mesh.from_pydata([tuple(c) for c in corners], [], [(3, 2, 1, 0)])
     uv = mesh.uv_layers.new(name="UVMap")
     uv.data.foreach_set("uv", [0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0])  # loops 3, 2, 1, 0
@@ -191,6 +197,7 @@ def _plane(scene, camera, image, item: CameraImport, distance: float) -> bpy.typ
     if ob is None:
         ob = bpy.data.objects.new(name, mesh)
         ob[TAG] = camera.name
+        mark_ours(ob, MAKER)
         scene.collection.objects.link(ob)
     else:
         old = ob.data
@@ -204,6 +211,7 @@ def _plane(scene, camera, image, item: CameraImport, distance: float) -> bpy.typ
     ob.matrix_parent_inverse = Matrix.Identity(4)
     pose = Matrix(scene_io.camera_to_world(camera).tolist())
     ob.matrix_basis = camera.matrix_world.inverted() @ pose  # undo the camera's scale
+    show_to_own_camera(ob, distance, MAKER)
     return ob
 
 
@@ -212,6 +220,7 @@ def _plane_material(camera: str, image, item: CameraImport) -> bpy.types.Materia
     if mat is None:
         mat = bpy.data.materials.new(f"NeRF {camera}")
         mat[TAG] = camera
+        mark_ours(mat, MAKER)
     if mat.node_tree is None:  # Blender before 5.0 (5.0 materials always have nodes)
         mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
@@ -263,6 +272,7 @@ def _compositor_background(scene, image, item: CameraImport) -> None:
     if tree is None:
         tree = bpy.data.node_groups.new("NeRF Compositing", "CompositorNodeTree")
         tree[TAG] = item.camera
+        mark_ours(tree, MAKER)
         scene.compositing_node_group = tree
     output = _group_output(tree)
     source = _node(tree, NODE_IMAGE, "CompositorNodeImage", (-300, -250))
@@ -297,7 +307,7 @@ def _group_output(tree) -> bpy.types.Node:
 def _node(tree, name: str, kind: str, location) -> bpy.types.Node:
     node = tree.nodes.get(name)
     if node is None:
-        node = tree.nodes.new(kind)
+        node = mark_ours(tree.nodes.new(kind), MAKER)
         node.name = node.label = name
         node.location = location
     return node
