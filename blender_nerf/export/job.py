@@ -33,8 +33,11 @@ from ..scene import blender_render, geometry, scene_io
 from ..scene.blender_render import (
     PASS_PREFIX,
     SceneState,
+    check_engine,
     configure_passes,
+    configure_pinhole,
     configure_render,
+    render_notes,
     set_render_size,
 )
 from ..scene.paths import GENERATOR
@@ -56,6 +59,7 @@ class ExportJob:
         self.view_layer = context.view_layer
         self.state = SceneState(self.scene)
         self.overwrite = overwrite
+        self.keep_blur = self.scene.nerf.keep_blur
         self.position = 0  # index of the next view to look at
         self.rendered = 0
         self.kept = 0
@@ -148,7 +152,7 @@ class ExportJob:
             text += f", resumed: kept {self.kept} views already rendered"
         if self.removed_splits:
             text += f"; removed the now empty {', '.join(self.removed_splits)}"
-        return text + "."
+        return " ".join([text + ".", *render_notes(self.state)])
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -159,7 +163,10 @@ class ExportJob:
         settings.job_status = f"Exporting {self.total} views"
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True)
-        configure_render(self.state, self.view_layer, transparent=self.plan.transparent)
+        check_engine(self.state, use_cycles=settings.cycles_without_gpu, who="the export")
+        configure_render(
+            self.state, self.view_layer, transparent=self.plan.transparent, keep_blur=self.keep_blur
+        )
         subject = [bpy.data.objects[name] for name in self.plan.subject]
         configure_passes(
             self.state,
@@ -193,6 +200,7 @@ class ExportJob:
         if view.frame is not None and view.frame != scene.frame_current:
             scene.frame_set(view.frame)
         camera = self._camera_for(view)
+        configure_pinhole(self.state, camera, keep_blur=self.keep_blur)
         self.state.set(scene, "camera", camera)
         set_render_size(self.state, view.intrinsics.w, view.intrinsics.h)
         for stale in self.staging.iterdir():
@@ -280,6 +288,8 @@ class ExportJob:
             "depth": self.plan.depth,
             "mask": self.plan.mask,
         }
+        if self.keep_blur:  # only then: views of earlier exports keep their fingerprints
+            key["blur"] = True
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     def _is_done(self, view: Shot, fingerprint: str) -> bool:

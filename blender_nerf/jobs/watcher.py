@@ -197,9 +197,12 @@ def _finish(key: str) -> tuple[str, str]:
 
 
 def _report(level: str, message: str) -> None:
-    """Put a job's outcome in the Info log and status bar (from a timer there is no operator)."""
+    """Put a job's outcome in the Info log and status bar (from a timer there is no operator),
+    and make what its end changed in the scene (numbers, images) one undo step."""
     with contextlib.suppress(RuntimeError):  # an ERROR report raises after it is logged
         bpy.ops.nerf.job_report(level=level, message=message)
+    if bpy.ops.ed.undo_push.poll():
+        bpy.ops.ed.undo_push(message="NeRF job finished")
 
 
 def redraw_sidebars() -> None:
