@@ -37,3 +37,17 @@ def test_undo_takes_back_an_export_in_one_step(scene, tmp_path):
     nerf = bpy.context.scene.nerf  # undo loads the scene again
     assert nerf.job_status == "" and nerf.job_progress == 0.0
     assert nerf.rig_views == 2 and nerf.dataset_dir == str(tmp_path)  # the step before stays
+
+
+def test_undo_to_a_step_taken_while_a_job_ran_does_not_lock_the_panel(scene):
+    """From the panel, Train, Render Views and Compare return while their job runs: their undo
+    step holds "a job is running". Going back to it after the job ended unlocks the panel."""
+    nerf = scene.nerf
+    bpy.ops.ed.undo_push(message="start")
+    nerf.job_running = True  # what the step of a job started from the panel holds
+    bpy.ops.ed.undo_push(message="Train NeRF")
+    nerf.job_running = False  # the job ended
+    bpy.ops.ed.undo_push(message="NeRF job finished")
+    bpy.ops.ed.undo()
+    assert bpy.context.scene.nerf.job_running is False
+    assert bpy.ops.nerf.train.poll() and bpy.ops.nerf.export_dataset.poll()
