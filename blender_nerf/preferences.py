@@ -14,6 +14,11 @@ ADDON_ID = __package__  # "blender_nerf", or "bl_ext.<repo>.blender_nerf" as an 
 INSTALL_KEY = "install"  # the watcher's key of the running Install Dependencies
 
 
+OFFLINE_MESSAGE = (
+    "Install Dependencies downloads PyTorch, but Allow Online Access is off (Preferences > "
+    "System): turn it on, or set Offline Wheels to a folder of downloaded wheel files."
+)
+
 VARIANT_ITEMS = [(ident, label, description) for ident, label, description, _ in TORCH_VARIANTS]
 
 
@@ -63,14 +68,24 @@ def draw_preferences(layout: bpy.types.UILayout, prefs: bpy.types.AddonPreferenc
     box.prop(prefs, "torch_variant")
     box.prop(prefs, "wheel_dir")
     installing = watcher.get(INSTALL_KEY)
+    refused = offline_refusal(prefs.wheel_dir)
     row = box.row()
-    row.enabled = installing is None
+    row.enabled = installing is None and not refused
     row.operator("nerf.install_dependencies", icon="IMPORT")
+    if refused:
+        box.label(text="Allow Online Access is off (Preferences > System):", icon="ERROR")
+        box.label(text="turn it on, or install from Offline Wheels.")
     if installing is not None:
         box.label(text=f"Installing… {installing.last_output()[:90]}", icon="TIME")
     elif prefs.install_status:
         box.label(text=prefs.install_status, icon="INFO")
     layout.label(text="Datasets export from the sidebar: 3D Viewport > N > NeRF.", icon="INFO")
+
+
+def offline_refusal(wheel_dir: str) -> str:
+    """Why Install Dependencies may not download (Blender's Allow Online Access is off and no
+    Offline Wheels folder is given), or "" when it may go ahead."""
+    return "" if wheel_dir or bpy.app.online_access else OFFLINE_MESSAGE
 
 
 def get_preferences(context: bpy.types.Context) -> NERF_AP_preferences | None:

@@ -172,6 +172,20 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         description="Also write a mask of the subject objects (PNG)",
         default=False,
     )
+    keep_blur: BoolProperty(
+        name="Keep Blur",
+        description="Render the dataset and Compare's pictures with the scene's motion blur and "
+        "the cameras' depth of field. Off: both are switched off while rendering (and back on "
+        "after), because a NeRF learns from sharp pictures taken in an instant",
+        default=False,
+    )
+    cycles_without_gpu: BoolProperty(
+        name="Cycles Without a GPU",
+        description="Where EEVEE cannot render because Blender has no GPU (a render server, "
+        "Blender in the background), render the dataset and Compare's pictures with Cycles "
+        "instead; the scene keeps EEVEE",
+        default=False,
+    )
     overwrite: BoolProperty(
         name="Re-render Existing",
         description="Render every view again; otherwise views already rendered with the same "

@@ -73,7 +73,7 @@ def start(context: bpy.types.Context) -> EngineJob:
     (out / "report.json").unlink(missing_ok=True)
     subject = scene_io.subject_objects(context, nerf.subject, include_ours=nerf.include_ours)
     nerf.job_status = f"Compare: Blender renders {len(shots)} ground-truth views…"
-    render_ground_truth(
+    render_notes = render_ground_truth(
         context,
         shots,
         out / "ground_truth",
@@ -91,6 +91,7 @@ def start(context: bpy.types.Context) -> EngineJob:
         device=nerf.device.lower(),
     )
     job = views_job(request.commands(engine.executable), engine, len(shots), "Compare")
+    job.notes = render_notes
     job.start()
     watcher.watch_scene(
         scene, KIND, job, finish=lambda scene, job: finish_scene(scene, job, request)

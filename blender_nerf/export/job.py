@@ -33,9 +33,12 @@ from ..scene import blender_render, geometry, scene_io
 from ..scene.blender_render import (
     PASS_PREFIX,
     SceneState,
+    check_engine,
     configure_passes,
+    configure_pinhole,
     configure_render,
     hide_ours,
+    render_notes,
     set_render_size,
 )
 from ..scene.paths import GENERATOR
@@ -57,6 +60,7 @@ class ExportJob:
         self.view_layer = context.view_layer
         self.state = SceneState(self.scene)
         self.overwrite = overwrite
+        self.keep_blur = self.scene.nerf.keep_blur
         self.position = 0  # index of the next view to look at
         self.rendered = 0
         self.kept = 0
@@ -156,7 +160,8 @@ class ExportJob:
                 "images; Include NeRF Results puts it in)"
             )
         background = self.plan.background_note()
-        return text + "." + (f" {background}" if background else "")
+        notes = [background] if background else []
+        return " ".join([text + ".", *render_notes(self.state), *notes])
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -167,7 +172,10 @@ class ExportJob:
         settings.job_status = f"Exporting {self.total} views"
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True)
-        configure_render(self.state, self.view_layer, transparent=self.plan.transparent)
+        check_engine(self.state, use_cycles=settings.cycles_without_gpu, who="the export")
+        configure_render(
+            self.state, self.view_layer, transparent=self.plan.transparent, keep_blur=self.keep_blur
+        )
         if not self.plan.include_ours:
             hide_ours(self.state, self.scene)
         subject = [bpy.data.objects[name] for name in self.plan.subject]
@@ -205,6 +213,7 @@ class ExportJob:
         if view.frame is not None and view.frame != scene.frame_current:
             scene.frame_set(view.frame)
         camera = self._camera_for(view)
+        configure_pinhole(self.state, camera, keep_blur=self.keep_blur)
         self.state.set(scene, "camera", camera)
         set_render_size(self.state, view.intrinsics.w, view.intrinsics.h)
         for stale in self.staging.iterdir():
@@ -293,6 +302,8 @@ class ExportJob:
             "mask": self.plan.mask,
             "include_ours": self.plan.include_ours,
         }
+        if self.keep_blur:  # only then: views of earlier exports keep their fingerprints
+            key["blur"] = True
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
     def _is_done(self, view: Shot, fingerprint: str) -> bool:

@@ -197,9 +197,12 @@ def _finish(key: str) -> tuple[str, str]:
 
 
 def _report(level: str, message: str) -> None:
-    """Put a job's outcome in the Info log and status bar (from a timer there is no operator)."""
+    """Put a job's outcome in the Info log and status bar (from a timer there is no operator),
+    and make what its end changed in the scene (numbers, images) one undo step."""
     with contextlib.suppress(RuntimeError):  # an ERROR report raises after it is logged
         bpy.ops.nerf.job_report(level=level, message=message)
+    if bpy.ops.ed.undo_push.poll():
+        bpy.ops.ed.undo_push(message="NeRF job finished")
 
 
 def redraw_sidebars() -> None:
@@ -220,6 +223,17 @@ def stop_on_load(*_args) -> None:
         _DETACHED.append(watch.job)
 
 
+@bpy.app.handlers.persistent
+def running_after_undo(*_args) -> None:
+    """After undo or redo: each scene's ``job_running`` says whether a job of it runs now. Train,
+    Render Views and Compare started from the panel are undo steps taken while their job ran;
+    going back to one must not bring back a job that has ended (the panel would stay locked)."""
+    for scene in bpy.data.scenes:
+        nerf = getattr(scene, "nerf", None)
+        if nerf is not None and nerf.job_running != (scene_job(scene) is not None):
+            nerf.job_running = scene_job(scene) is not None
+
+
 def shutdown(timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
     """Stop every child process and wait for it (unregister, interpreter exit)."""
     process.stop_all(timeout)
@@ -231,8 +245,13 @@ def shutdown(timeout: float = SHUTDOWN_TIMEOUT_S) -> None:
     _DETACHED.clear()
 
 
+UNDO_HANDLERS = (bpy.app.handlers.undo_post, bpy.app.handlers.redo_post)
+
+
 def register() -> None:
     bpy.app.handlers.load_pre.append(stop_on_load)
+    for handlers in UNDO_HANDLERS:
+        handlers.append(running_after_undo)
     atexit.register(process.stop_all)
 
 
@@ -241,5 +260,8 @@ def unregister() -> None:
     atexit.unregister(process.stop_all)
     if stop_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(stop_on_load)
+    for handlers in UNDO_HANDLERS:
+        if running_after_undo in handlers:
+            handlers.remove(running_after_undo)
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)

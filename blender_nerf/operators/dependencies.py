@@ -12,7 +12,14 @@ from bpy.props import EnumProperty, StringProperty
 from ..jobs import engine_python, watcher
 from ..jobs.engine_python import EnginePython, EngineSetupError
 from ..jobs.process import JobError, ProcessJob
-from ..preferences import ADDON_ID, INSTALL_KEY, VARIANT_ITEMS, find_engine, get_preferences
+from ..preferences import (
+    ADDON_ID,
+    INSTALL_KEY,
+    VARIANT_ITEMS,
+    find_engine,
+    get_preferences,
+    offline_refusal,
+)
 from .train import headless
 
 
@@ -61,6 +68,12 @@ class NERF_OT_install_dependencies(bpy.types.Operator):
     def poll(cls, context: bpy.types.Context) -> bool:
         return watcher.get(INSTALL_KEY) is None
 
+    @classmethod
+    def description(cls, context: bpy.types.Context, properties) -> str:
+        prefs = get_preferences(context)
+        wheel_dir = properties.wheel_dir or (prefs.wheel_dir if prefs is not None else "")
+        return offline_refusal(wheel_dir) or cls.__doc__
+
     def execute(self, context: bpy.types.Context) -> set[str]:
         if not self._start(context):
             return {"CANCELLED"}
@@ -79,6 +92,10 @@ class NERF_OT_install_dependencies(bpy.types.Operator):
     def _start(self, context: bpy.types.Context) -> bool:
         prefs = get_preferences(context)
         variant, wheel_dir = self._choices(prefs)
+        refused = offline_refusal(wheel_dir)  # Blender's rule: no download when it is off
+        if refused:
+            self._fail(prefs, refused)
+            return False
         try:
             target = engine_python.dependencies_dir(ADDON_ID, create=True)
             blender_python = EnginePython(sys.executable, (), "blender")

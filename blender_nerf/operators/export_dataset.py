@@ -34,7 +34,7 @@ class NERF_OT_export_dataset(bpy.types.Operator):
 
     bl_idname = "nerf.export_dataset"
     bl_label = "Export Dataset"
-    bl_options = frozenset({"REGISTER"})
+    bl_options = frozenset({"REGISTER", "UNDO"})
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

@@ -32,7 +32,7 @@ class NERF_OT_train(bpy.types.Operator):
 
     bl_idname = "nerf.train"
     bl_label = "Train NeRF"
-    bl_options = frozenset({"REGISTER"})
+    bl_options = frozenset({"REGISTER", "UNDO"})
 
     resume: BoolProperty(
         name="Resume",

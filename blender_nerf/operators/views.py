@@ -74,7 +74,7 @@ class NERF_OT_render_views(_EngineJobOperator, bpy.types.Operator):
 
     bl_idname = "nerf.render_views"
     bl_label = "Render Views"
-    bl_options = frozenset({"REGISTER"})
+    bl_options = frozenset({"REGISTER", "UNDO"})
     module = render_views
     started = "Rendering the NeRF in the background."
 
@@ -85,7 +85,7 @@ class NERF_OT_compare(_EngineJobOperator, bpy.types.Operator):
 
     bl_idname = "nerf.compare"
     bl_label = "Compare"
-    bl_options = frozenset({"REGISTER"})
+    bl_options = frozenset({"REGISTER", "UNDO"})
     module = compare
     started = "Comparing in the background."
 

@@ -169,6 +169,8 @@ def _draw_output(layout, scene) -> None:
     col.prop(nerf, "include_ours")
     col.prop(nerf, "export_depth")
     col.prop(nerf, "export_mask")
+    col.prop(nerf, "keep_blur")
+    col.prop(nerf, "cycles_without_gpu")
     col.prop(nerf, "overwrite")
     note = layout.column(align=True)
     note.label(

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import bpy
 
 from blender_nerf.nerf_engine.data.dataset import SPLITS, read_split
+from blender_nerf.scene import blender_render
 
 
 def export(scene, out_dir, **settings):
@@ -74,6 +75,7 @@ class RenderLog:
         self.renders.append(
             {
                 "camera": scene.camera.name if scene.camera else None,
+                "engine": scene.render.engine,
                 "view_transform": scene.view_settings.view_transform,
                 "look": scene.view_settings.look,
                 "film_transparent": scene.render.film_transparent,
@@ -92,6 +94,27 @@ class RenderLog:
 
     def __len__(self):
         return len(self.renders)
+
+
+class FailingRenderer:
+    """Blender's renderer that fails on render number ``fail_at`` (1-based): it raises, as
+    ``bpy.ops.render.render`` does for a failed render, or, with ``truncate``, renders and then
+    cuts the written image short, as a full disk does."""
+
+    def __init__(self, fail_at, truncate=False):
+        self.fail_at, self.truncate, self.calls = fail_at, truncate, 0
+        self.real = blender_render.render_still
+
+    def __call__(self, scene):
+        self.calls += 1
+        if self.calls != self.fail_at:
+            return self.real(scene)
+        if not self.truncate:
+            raise RuntimeError("Error: Render error (Out of memory) cannot render, aborting")
+        result = self.real(scene)
+        path = Path(scene.render.filepath)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        return result
 
 
 def vertices_world(objects=None):

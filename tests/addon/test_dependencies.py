@@ -8,6 +8,7 @@ import re
 import sys
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -32,6 +33,17 @@ def user_folder(monkeypatch, tmp_path):
     for name in PIP_ENV:
         monkeypatch.delenv(name, raising=False)
     return tmp_path / "user" / "blender_nerf" / "site-packages"
+
+
+@pytest.fixture
+def offline():
+    """Preferences > System > Allow Online Access off (``bpy.app.online_access`` False)."""
+    system = bpy.context.preferences.system
+    was = system.use_online_access
+    system.use_online_access = False
+    assert bpy.app.online_access is False  # else a test could download for real
+    yield
+    system.use_online_access = was
 
 
 def _addon_files():
@@ -99,6 +111,26 @@ def test_a_failed_install_is_reported_and_leaves_nothing_behind(prefs, user_fold
     )
 
 
+def test_offline_the_download_is_refused_and_the_button_says_why(prefs, user_folder, offline):
+    operator = bpy.types.NERF_OT_install_dependencies
+    with time_limit(60), pytest.raises(RuntimeError) as info:
+        bpy.ops.nerf.install_dependencies()
+    assert str(info.value).strip() == f"Error: {preferences.OFFLINE_MESSAGE}"
+    assert prefs.install_status == preferences.OFFLINE_MESSAGE
+    assert not user_folder.exists() and process.live_jobs() == []  # pip never started
+    layout = RecordingLayout()
+    preferences.draw_preferences(layout, prefs)
+    assert ("label", "Allow Online Access is off (Preferences > System):") in layout.calls
+    no_wheels = SimpleNamespace(wheel_dir="")
+    assert operator.description(bpy.context, no_wheels) == preferences.OFFLINE_MESSAGE
+    prefs.wheel_dir = "/wheels"  # a folder to install from: allowed, the usual tooltip
+    assert operator.description(bpy.context, no_wheels) == operator.__doc__
+    layout = RecordingLayout()
+    preferences.draw_preferences(layout, prefs)
+    assert not [call for call in layout.calls if "Online Access" in call[-1]]
+    prefs.wheel_dir = ""
+
+
 # distribution -> import name, where they differ
 MODULES = {
     "pypng": "png",
@@ -136,10 +168,11 @@ def _fake_wheel(folder: Path, name: str) -> None:
 
 
 def test_installed_packages_are_used_through_pythonpath(
-    prefs, user_folder, tmp_path, monkeypatch, python_without_torch
+    prefs, user_folder, tmp_path, monkeypatch, python_without_torch, offline
 ):
-    """The whole install with stand-in wheels, then a Blender whose Python has no torch of its
-    own runs the engine with the installed folder on PYTHONPATH."""
+    """The whole install with stand-in wheels (from a folder: allowed with Allow Online Access
+    off), then a Blender whose Python has no torch of its own runs the engine with the installed
+    folder on PYTHONPATH."""
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     for name in ("torch", *ENGINE_PACKAGES):

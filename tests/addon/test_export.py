@@ -228,16 +228,6 @@ def test_opaque_background_when_transparency_is_off(scene, tmp_path):
         assert (rgba[..., 3] == 1).all()
 
 
-def test_eevee_renders_too(scene, tmp_path):
-    """EEVEE through software OpenGL: slow to start (shader compilation), so one tiny view."""
-    scene.render.engine = "BLENDER_EEVEE"
-    scene.eevee.taa_render_samples = 1
-    scene.render.resolution_x = scene.render.resolution_y = 16
-    assert export(scene, tmp_path, rig_views=1) == {"FINISHED"}
-    (rgba,) = load_rgba(read_all(tmp_path)["train"])
-    assert rgba[0, 0, 3] == 0 and rgba[8, 8, 3] == 1.0
-
-
 def test_a_camera_that_clips_the_subject_is_warned_about(scene, tmp_path):
     from blender_nerf.export.plan import build_plan
 

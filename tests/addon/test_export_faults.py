@@ -18,7 +18,13 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from addon_helpers import RenderLog, export, read_all, scene_fingerprint  # noqa: E402
+from addon_helpers import (  # noqa: E402
+    FailingRenderer,
+    RenderLog,
+    export,
+    read_all,
+    scene_fingerprint,
+)
 
 from blender_nerf.export.job import MANIFEST, STAGING  # noqa: E402
 from blender_nerf.nerf_engine.data.images import image_size  # noqa: E402
@@ -60,27 +66,6 @@ def _rig_poses(scene, tmp_path, seed):
     out = tmp_path / f"reference {seed}"  # beside the dataset folder, tmp_path / "data"
     assert export(scene, out, rig_views=VIEWS, rig_seed=seed) == {"FINISHED"}
     return np.stack([f.camera_to_world for s in read_all(out).values() for f in s.frames])
-
-
-class FailingRenderer:
-    """Blender's renderer that fails on render number ``fail_at`` (1-based): it raises, as
-    ``bpy.ops.render.render`` does for a failed render, or, with ``truncate``, renders and then
-    cuts the written image short, as a full disk does."""
-
-    def __init__(self, fail_at, truncate=False):
-        self.fail_at, self.truncate, self.calls = fail_at, truncate, 0
-        self.real = blender_render.render_still
-
-    def __call__(self, scene):
-        self.calls += 1
-        if self.calls != self.fail_at:
-            return self.real(scene)
-        if not self.truncate:
-            raise RuntimeError("Error: Render error (Out of memory) cannot render, aborting")
-        result = self.real(scene)
-        path = Path(scene.render.filepath)
-        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-        return result
 
 
 def _failed_export(scene, out, match, **settings):

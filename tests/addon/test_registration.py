@@ -33,6 +33,8 @@ def _registered() -> dict[str, bool]:
         "operator": "export_dataset" in dir(bpy.ops.nerf),
         "load_post": properties.reset_job_state in bpy.app.handlers.load_post,
         "load_pre": watcher.stop_on_load in bpy.app.handlers.load_pre,
+        "undo_post": watcher.running_after_undo in bpy.app.handlers.undo_post,
+        "redo_post": watcher.running_after_undo in bpy.app.handlers.redo_post,
         "train operator": "train" in dir(bpy.ops.nerf),
         "view operators": {"render_views", "import_view", "compare", "import_cameras"}
         <= set(dir(bpy.ops.nerf)),
