@@ -148,7 +148,7 @@ class ExportJob:
             text += f", resumed: kept {self.kept} views already rendered"
         if self.removed_splits:
             text += f"; removed the now empty {', '.join(self.removed_splits)}"
-        return text + "."
+        return f"{text}. {self.plan.subject_text}".rstrip()
 
     # --- setup -----------------------------------------------------------------------------
 
