@@ -11,6 +11,7 @@ from bpy.props import (
     BoolProperty,
     EnumProperty,
     FloatProperty,
+    FloatVectorProperty,
     IntProperty,
     PointerProperty,
     StringProperty,
@@ -30,9 +31,19 @@ CAMERA_SOURCES = (
     ("ANIMATION", "Animation", "The active camera over a frame range"),
 )
 SUBJECTS = (
-    ("AUTO", "Auto", "The selected objects if any geometry is selected, else all visible geometry"),
-    ("SELECTED", "Selected", "The selected geometry objects"),
-    ("VISIBLE", "Visible", "Every visible geometry object enabled for rendering"),
+    (
+        "AUTO",
+        "Auto",
+        "Every object that shows in the render, except a ground or backdrop plane far larger "
+        "than the rest (the export names what it kept and what it left out)",
+    ),
+    ("SELECTED", "Selected", "Only the selected objects that show in the render"),
+    ("VISIBLE", "Everything", "Every object that shows in the render, ground planes included"),
+)
+RIG_CENTERS = (
+    ("SUBJECT", "Subject", "The middle of the box around the subject"),
+    ("OBJECT", "Object", "Where an object (an empty, say) stands now"),
+    ("POINT", "Point", "A point you type in"),
 )
 LENS_SOURCES = (
     ("ACTIVE_CAMERA", "Active Camera", "Copy lens and sensor from the scene's active camera"),
@@ -77,7 +88,33 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         name="Subject",
         items=SUBJECTS,
         default="AUTO",
-        description="What the rig looks at and what the scene bounds (aabb, near, far) enclose",
+        description="What the rig looks at and what the NeRF's scene box must hold. Only "
+        "objects that show in the render count (hiding in the viewport does not matter)",
+    )
+    rig_center_mode: EnumProperty(
+        name="Rig Centre",
+        items=RIG_CENTERS,
+        default="SUBJECT",
+        description="The point the rig's cameras circle and look at (inside out: where they stand)",
+    )
+    rig_center_object: PointerProperty(
+        name="Centre Object",
+        type=bpy.types.Object,
+        description="The object whose position is the rig's centre",
+    )
+    rig_center_point: FloatVectorProperty(
+        name="Centre Point",
+        size=3,
+        subtype="TRANSLATION",
+        unit="LENGTH",
+        description="The rig's centre, in world coordinates",
+    )
+    rig_inside_out: BoolProperty(
+        name="Inside Out",
+        description="Stand the cameras close around the rig centre, looking out in every "
+        "direction: for an interior such as a room, seen from within. The floor and walls stay "
+        "in the subject; Upper Hemisphere does not apply",
+        default=False,
     )
     rig_views: IntProperty(
         name="Views",
@@ -89,7 +126,9 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     rig_radius: FloatProperty(
         name="Radius",
-        description="Rig radius; 0 fits the subject in the frame automatically",
+        description="How far the cameras stand from the rig centre; 0: far enough to fit the "
+        "subject in the frame (inside out: a quarter of the way to the nearest side of the "
+        "subject's box)",
         min=0.0,
         default=0.0,
         unit="LENGTH",

@@ -161,7 +161,7 @@ class ExportJob:
             )
         background = self.plan.background_note()
         notes = [background] if background else []
-        return " ".join([text + ".", *render_notes(self.state), *notes])
+        return " ".join([text + ".", *render_notes(self.state), *notes, self.plan.subject_text])
 
     # --- setup -----------------------------------------------------------------------------
 

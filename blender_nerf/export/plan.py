@@ -5,19 +5,27 @@
 :class:`ExportPlan`: every view's split, file name, pose and intrinsics, plus the scene bounds.
 The selected cameras and the animation come from the shared planner (``scene.shots``); the rig,
 the resolution override and the splits are the export's own. It leaves the scene as it found it.
+
+The subject is what shows in the render (``scene_io.choose_subject``); the plan names it and its
+box in the scene's units (:attr:`ExportPlan.subject_text`), so the artist sees what was chosen.
+The rig circles its centre (the subject's box centre, an object or a point), or, inside out,
+stands close around it looking out (an interior seen from within).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
+from math import inf
 from pathlib import Path
 
 import bpy
 import numpy as np
 
+from ..nerf_engine.data.cameras import Intrinsics
 from ..scene import geometry, ours, scene_io, shots
 from ..scene.paths import check_not_foreign, check_writable, dataset_folder
-from ..scene.scene_io import SceneError
+from ..scene.scene_io import SceneError, Subject
 from ..scene.shots import Shot
 
 REFUSALS = shots.Refusals(
@@ -50,6 +58,7 @@ class ExportPlan:
     near: float
     far: float
     subject: list[str]  # object names
+    subject_text: str = ""  # the subject's objects and box, in the scene's units, for the report
     rig_lens: RigLens | None = None
     depth: bool = False
     mask: bool = False
@@ -86,16 +95,18 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         scene, "compositing_node_group"
     ):
         raise SceneError("Depth and mask export need Blender 5.0 or newer; turn them off.")
-    subject = scene_io.subject_objects(
-        context, settings.subject, include_ours=settings.include_ours
+    inside_out = settings.camera_source == "RIG" and settings.rig_inside_out
+    chosen = scene_io.choose_subject(
+        context, settings.subject, keep_ground=inside_out, include_ours=settings.include_ours
     )
+    subject = chosen.objects
     if not subject:
         raise SceneError(_nothing_to_export(settings.subject))
     rig_lens = None
     if settings.camera_source == "RIG":
-        cameras, points, rig_lens = _rig_shots(context, subject)
+        cameras, points, rig_lens, notes = _rig_shots(context, subject)
     else:
-        cameras, points = _camera_shots(context, subject)
+        (cameras, points), notes = _camera_shots(context, subject), []
     if len(points) == 0:
         raise SceneError(_nothing_to_export(settings.subject))
     views = _split_views(cameras, settings)
@@ -104,7 +115,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
     near, far = geometry.near_far(aabb, np.stack([v.camera_to_world for v in views]))
     check_not_foreign(root)
     check_writable(root)
-    notes = _clipping_notes(views, aabb)
+    notes += _clipping_notes(scene, views, aabb, points)
     return ExportPlan(
         root=root,
         views=views,
@@ -112,6 +123,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         near=near,
         far=far,
         subject=[ob.name for ob in subject],
+        subject_text=_subject_text(context, chosen, aabb),
         rig_lens=rig_lens,
         depth=settings.export_depth,
         mask=settings.export_mask,
@@ -173,10 +185,39 @@ def _camera_shots(context, subject) -> tuple[list[Shot], np.ndarray]:
     return planned, np.concatenate(chunks)
 
 
-def _rig_shots(context, subject) -> tuple[list[Shot], np.ndarray, RigLens]:
-    scene, settings = context.scene, context.scene.nerf
+def _rig_shots(context, subject) -> tuple[list[Shot], np.ndarray, RigLens, list[str]]:
+    """The rig's shots around (or, inside out, from within) the subject, the subject's points
+    [N, 3], the rig camera's lens and notes for the artist."""
+    settings = context.scene.nerf
     if settings.rig_views < 1:
         raise SceneError("The rig has 0 views; set Views to at least 1 (100 or more to train).")
+    lens, intrinsics = _rig_intrinsics(context)
+    points = _points(context, subject)
+    if len(points) == 0:
+        raise SceneError(_nothing_to_export(settings.subject))
+    center = _rig_center(context, points)
+    low, high = settings.rig_elevation_min, settings.rig_elevation_max
+    if settings.rig_hemisphere and not settings.rig_inside_out:
+        low = max(low, 0.0)
+    directions = geometry.sphere_directions(
+        settings.rig_views, low, max(high, low), settings.rig_seed
+    )
+    if settings.rig_inside_out:
+        poses, clip, notes = _inside_out_rig(context, points, center, directions)
+    else:
+        center, subject_radius = geometry.bounding_sphere(points, center)
+        radius = settings.rig_radius or geometry.fit_radius(subject_radius, intrinsics)
+        poses = geometry.rig_poses(center, radius, directions)
+        clip_start = max(1e-3, 0.5 * (radius - subject_radius)) if radius > subject_radius else 1e-3
+        clip = (min(clip_start, 0.1 * radius), 2.0 * (radius + subject_radius))
+        notes = []
+    rig_lens = RigLens(**lens, clip_start=clip[0], clip_end=clip[1])
+    return [Shot("", pose, intrinsics) for pose in poses], points, rig_lens, notes
+
+
+def _rig_intrinsics(context) -> tuple[dict, Intrinsics]:
+    """The rig camera's lens (the active camera's or the custom one) and its intrinsics."""
+    scene, settings = context.scene, context.scene.nerf
     if settings.rig_lens_source == "ACTIVE_CAMERA":
         camera = scene.camera
         if camera is None or camera.type != "CAMERA":
@@ -202,21 +243,51 @@ def _rig_shots(context, subject) -> tuple[list[Shot], np.ndarray, RigLens]:
         pixel_aspect_x=scene.render.pixel_aspect_x,
         pixel_aspect_y=scene.render.pixel_aspect_y,
     )
-    points = _points(context, subject)
-    if len(points) == 0:
-        raise SceneError(_nothing_to_export(settings.subject))
-    center, subject_radius = geometry.bounding_sphere(points)
-    radius = settings.rig_radius or geometry.fit_radius(subject_radius, intrinsics)
-    low = settings.rig_elevation_min
-    if settings.rig_hemisphere:
-        low = max(low, 0.0)
-    high = max(settings.rig_elevation_max, low)
-    directions = geometry.sphere_directions(settings.rig_views, low, high, settings.rig_seed)
-    poses = geometry.rig_poses(center, radius, directions)
-    clip_start = max(1e-3, 0.5 * (radius - subject_radius)) if radius > subject_radius else 1e-3
-    clip_start = min(clip_start, 0.1 * radius)
-    rig_lens = RigLens(**lens, clip_start=clip_start, clip_end=2.0 * (radius + subject_radius))
-    return [Shot("", pose, intrinsics) for pose in poses], points, rig_lens
+    return lens, intrinsics
+
+
+def _rig_center(context, points: np.ndarray) -> np.ndarray:
+    """The rig centre [3]: the subject's box centre, an object's position or a typed point."""
+    settings = context.scene.nerf
+    if settings.rig_center_mode == "OBJECT":
+        target = settings.rig_center_object
+        if target is None:
+            raise SceneError(
+                "Rig Centre is set to Object but no Centre Object is chosen; pick one (an empty "
+                "placed where the rig should turn, say) or set Rig Centre to Subject."
+            )
+        matrix = target.evaluated_get(context.evaluated_depsgraph_get()).matrix_world
+        return np.array(matrix.translation, dtype=np.float64)
+    if settings.rig_center_mode == "POINT":
+        return np.array(settings.rig_center_point, dtype=np.float64)
+    return 0.5 * (points.min(axis=0) + points.max(axis=0))
+
+
+def _inside_out_rig(context, points, center, directions):
+    """Poses of cameras close around ``center`` looking out, their clip range and notes.
+    Raises SceneError when the centre is not inside the subject's box."""
+    scene, settings = context.scene, context.scene.nerf
+    aabb = np.stack([points.min(axis=0), points.max(axis=0)])
+    auto = geometry.inside_out_radius(center, aabb)
+    if auto <= 0:
+        raise SceneError(
+            "An inside-out rig stands inside the subject, but its centre "
+            f"{_point_text(scene, center)} is outside the subject's box "
+            f"({_box_text(scene, aabb)}); set Rig Centre to Subject or to a point inside the room."
+        )
+    radius = settings.rig_radius or auto
+    poses = geometry.inside_out_poses(center, radius, directions)
+    far = geometry.near_far(aabb, poses)[1]
+    nearest = geometry.nearest_distance(points, poses[:, :3, 3])
+    clip = (max(1e-6, min(1e-3 * far, 0.5 * nearest)), 2.0 * far)
+    notes = []
+    outside = ((poses[:, :3, 3] < aabb[0]) | (poses[:, :3, 3] > aabb[1])).any(axis=1)
+    if outside.any():
+        notes.append(
+            f"{int(outside.sum())} of {len(poses)} inside-out cameras stand outside the "
+            f"subject's box ({_box_text(scene, aabb)}): lower the rig's Radius (0 fits it)."
+        )
+    return poses, clip, notes
 
 
 def _split_views(planned: list[Shot], settings) -> list[Shot]:
@@ -251,19 +322,75 @@ def _split_views(planned: list[Shot], settings) -> list[Shot]:
     return views
 
 
-def _clipping_notes(views: list[Shot], aabb: np.ndarray) -> list[str]:
-    """Warnings for scene cameras whose clip range may cut off part of the subject."""
+def _clipping_notes(scene, views: list[Shot], aabb: np.ndarray, points: np.ndarray) -> list[str]:
+    """Warnings for scene cameras whose clip range may cut off part of the subject: Clip End
+    nearer than the box's farthest corner, or Clip Start beyond the box (from a camera outside
+    it) or beyond the subject's nearest point (from a camera inside the box, as in a room)."""
     notes = []
+    lo, hi = aabb
     for name in sorted({v.camera for v in views if v.camera is not None}):
         poses = np.stack([v.camera_to_world for v in views if v.camera == name])
-        near, far = geometry.near_far(aabb, poses, margin=0.0)
+        far = geometry.near_far(aabb, poses, margin=0.0)[1]
+        inside = np.all((poses[:, :3, 3] >= lo) & (poses[:, :3, 3] <= hi), axis=1)
+        near = min(
+            geometry.near_far(aabb, poses[~inside], margin=0.0)[0] if not inside.all() else inf,
+            geometry.nearest_distance(points, poses[inside, :3, 3]),
+        )
         start, end = scene_io.clip_range(bpy.data.objects[name])
         if start > near or end < far:
+            length = functools.partial(scene_io.length_text, scene)
             notes.append(
-                f"Camera '{name}' clips at {start:g}–{end:g} but the subject lies {near:.3g}–"
-                f"{far:.3g} away; parts of it may be cut off (raise Clip End or lower Clip Start)."
+                f"Camera '{name}' clips at {length(start)}–{length(end)} but the subject lies "
+                f"{length(near)}–{length(far)} away; parts of it may be cut off (raise Clip End "
+                "or lower Clip Start)."
             )
     return notes
+
+
+def _subject_text(context, subject: Subject, aabb: np.ndarray) -> str:
+    """What the export chose as its subject, for the report: the rule, the objects, the box (in
+    the scene's units) and what Auto left out, with what to do if that is wrong."""
+    settings = context.scene.nerf
+    rule = settings.bl_rna.properties["subject"].enum_items[subject.mode].name
+    text = (
+        f"Subject ({rule}): {_names(subject.objects)}; scene box {_box_text(context.scene, aabb)}"
+    )
+    if subject.left_out:
+        text += (
+            f"; left out as ground or backdrop: {_names(subject.left_out)}, which still renders "
+            "and shows outside the box where the cameras see it (turn off its render, make it "
+            "a Shadow Catcher, or set Subject to Everything to keep it in the box)"
+        )
+    selected = {ob.name for ob in subject.objects if ob.select_get()}
+    if subject.mode == "AUTO" and selected and len(selected) < len(subject.objects):
+        text += (
+            "; the selection plays no part (set Subject to Selected to export only "
+            f"{_names(selected)})"
+        )
+    return text + "."
+
+
+def _names(objects, most: int = 8) -> str:
+    """'A', 'B' and 'C' — quoted object names, the first ``most`` of them and how many more."""
+    names = sorted(getattr(ob, "name", ob) for ob in objects)
+    shown = ", ".join(f"'{name}'" for name in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _box_text(scene, aabb: np.ndarray) -> str:
+    """'x −1 m to 1 m, y …, z …' in the scene's units (coordinates that are zero to within a
+    millionth of the box's size read as 0)."""
+    lo, hi = np.asarray(aabb, dtype=np.float64)
+    tiny = 1e-6 * float(np.max(hi - lo))
+    parts = []
+    for axis, a, b in zip("xyz", lo, hi, strict=True):
+        a, b = (0.0 if abs(v) <= tiny else v for v in (a, b))
+        parts.append(f"{axis} {scene_io.length_text(scene, a)} to {scene_io.length_text(scene, b)}")
+    return ", ".join(parts)
+
+
+def _point_text(scene, point) -> str:
+    return "(" + ", ".join(scene_io.length_text(scene, float(v)) for v in point) + ")"
 
 
 def _padded(aabb: np.ndarray) -> np.ndarray:

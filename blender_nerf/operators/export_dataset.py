@@ -95,6 +95,7 @@ class NERF_OT_export_dataset(bpy.types.Operator):
         except EXPORT_ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return None
+        self.report({"INFO"}, job.plan.subject_text)
         for note in job.plan.notes:
             self.report({"WARNING"}, note)
         return job

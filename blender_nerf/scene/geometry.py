@@ -3,8 +3,11 @@
 - :func:`blender_intrinsics`: Blender's camera model (lens, sensor, sensor fit, shift, pixel aspect)
   as a pinhole :class:`Intrinsics` in pixels, exactly as ``BKE_camera_params_compute_viewplane``
   builds the render's view plane.
-- The rig: views spread on a sphere band (:func:`sphere_directions`), looking at the subject from a
-  given or fitted radius (:func:`fit_radius`, :func:`rig_poses`).
+- The rig: views spread on a sphere band (:func:`sphere_directions`), looking at the rig centre from
+  a given or fitted radius (:func:`fit_radius`, :func:`rig_poses`), or out from it, for interiors
+  (:func:`inside_out_radius`, :func:`inside_out_poses`).
+- The subject: which objects are a ground or backdrop plane rather than part of it
+  (:func:`ground_planes`).
 - Splits (:func:`split_counts`, :func:`assign_splits`), scene bounds (:func:`near_far`) and depth
   conversion (:func:`planar_to_ray_distance`).
 """
@@ -111,11 +114,62 @@ def rig_poses(center, radius: float, directions: np.ndarray) -> np.ndarray:
     return np.stack([look_at(center + radius * d, center) for d in directions])
 
 
-def bounding_sphere(points: np.ndarray) -> tuple[np.ndarray, float]:
-    """Centre (of the axis-aligned box) and radius enclosing ``points`` [N, 3]."""
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    center = 0.5 * (lo + hi)
+def inside_out_poses(center, radius: float, directions: np.ndarray) -> np.ndarray:
+    """[n, 4, 4] camera-to-world matrices at ``center + radius * direction`` looking away from
+    ``center`` along ``direction`` (an interior seen from within), with the world's +Z up."""
+    center = np.asarray(center, dtype=np.float64)
+    return np.stack([look_at(center + radius * d, center + 2.0 * radius * d) for d in directions])
+
+
+def inside_out_radius(center, aabb: np.ndarray, share: float = 0.25) -> float:
+    """The radius of an inside-out rig at ``center``: ``share`` of the distance to the nearest
+    side of the box ``aabb`` [2, 3], so every camera stays well inside it. 0 when ``center`` is
+    not inside the box."""
+    lo, hi = np.asarray(aabb, dtype=np.float64)
+    center = np.asarray(center, dtype=np.float64)
+    clearance = float(np.min(np.minimum(center - lo, hi - center)))
+    return share * clearance if clearance > 0 else 0.0
+
+
+def bounding_sphere(points: np.ndarray, center=None) -> tuple[np.ndarray, float]:
+    """Centre and radius of a sphere enclosing ``points`` [N, 3]: around ``center`` if given,
+    else around the centre of the points' axis-aligned box."""
+    if center is None:
+        center = 0.5 * (points.min(axis=0) + points.max(axis=0))
+    center = np.asarray(center, dtype=np.float64)
     return center, float(np.linalg.norm(points - center, axis=1).max())
+
+
+def ground_planes(
+    boxes: np.ndarray,
+    dimensions: np.ndarray,
+    flat: float = 0.02,
+    growth: float = 2.0,
+    most: int = 2,
+) -> np.ndarray:
+    """Which objects are a ground or backdrop plane rather than part of the subject: [n] bool.
+
+    ``boxes`` [n, 2, 3]: each object's world-space box (min, max); ``dimensions`` [n, 3]: its own
+    size along its local axes (so a tilted plane is still flat). An object is a ground or
+    backdrop plane when it is flat (its thinnest side under ``flat`` times its longest) and the
+    box around it and the solid (not flat) objects is more than ``growth`` times as large (the
+    box diagonal) as the box around the solid objects alone: a studio floor under a product, a
+    ground plane left at the origin far from it. A room's floor and walls, which span the same
+    space as the furniture, stay; so do more than ``most`` such planes, which enclose the rest
+    (a room's floor and walls around a single table). With no solid object nothing is a ground
+    plane.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 2, 3)
+    dims = np.abs(np.asarray(dimensions, dtype=np.float64).reshape(-1, 3))
+    is_flat = (dims.min(axis=1) <= flat * dims.max(axis=1)) & (dims.max(axis=1) > 0)
+    solid = ~is_flat
+    if not solid.any():
+        return np.zeros(len(boxes), dtype=bool)
+    lo, hi = boxes[solid, 0].min(axis=0), boxes[solid, 1].max(axis=0)
+    size = float(np.linalg.norm(hi - lo))
+    grown = np.linalg.norm(np.maximum(boxes[:, 1], hi) - np.minimum(boxes[:, 0], lo), axis=1)
+    ground = is_flat & (grown > growth * max(size, 1e-9))
+    return ground if ground.sum() <= most else np.zeros_like(ground)
 
 
 def split_counts(n: int, mode: str, val: float, test: float) -> tuple[int, int]:
@@ -162,6 +216,17 @@ def near_far(aabb: np.ndarray, poses: np.ndarray, margin: float = 0.05) -> tuple
     )
     farthest = float(np.linalg.norm(centres[:, None] - corners[None], axis=2).max())
     return nearest * (1.0 - margin), farthest * (1.0 + margin)
+
+
+def nearest_distance(points: np.ndarray, centres: np.ndarray, max_points: int = 200_000) -> float:
+    """The smallest distance from any of ``centres`` [m, 3] to any of ``points`` [N, 3] (inf
+    without points or centres). More than ``max_points`` points are thinned evenly first."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
+    if len(points) == 0 or len(centres) == 0:
+        return math.inf
+    points = points[:: max(1, len(points) // max_points)]
+    return float(min(np.linalg.norm(points - c, axis=1).min() for c in centres))
 
 
 def planar_to_ray_distance(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:

@@ -7,13 +7,14 @@ reads geometry from bpy objects; the math lives in :mod:`.geometry`, the camera 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 import numpy as np
 
 from ..nerf_engine.data.cameras import Intrinsics
-from .geometry import blender_intrinsics, normalized_pose
+from .geometry import blender_intrinsics, ground_planes, normalized_pose
 from .ours import is_ours, mark_ours
 
 GEOMETRY_TYPES = frozenset(
@@ -131,33 +132,98 @@ def set_camera_pose(camera_object: bpy.types.Object, c2w: np.ndarray) -> None:
     camera_object.matrix_world = Matrix(np.asarray(c2w, dtype=np.float64).tolist())
 
 
+@dataclass(frozen=True, eq=False)
+class Subject:
+    """The objects a dataset is about, and how they were chosen.
+
+    ``objects``: sorted by name; ``mode``: the rule ('AUTO', 'SELECTED' or 'VISIBLE', the
+    Subject setting); ``left_out``: names of the ground or backdrop planes that Auto left out.
+    """
+
+    objects: list[bpy.types.Object]
+    mode: str
+    left_out: tuple[str, ...] = ()
+
+
+def choose_subject(
+    context: bpy.types.Context, mode: str, *, keep_ground: bool = False, include_ours: bool = False
+) -> Subject:
+    """The subject of a dataset: objects that show in the render (:func:`rendered_objects`).
+    What the add-on made (:mod:`.ours`: imported NeRF planes, extracted meshes) is never the
+    subject, even when selected, unless ``include_ours``.
+
+    ``mode`` 'SELECTED': the selected ones; 'VISIBLE': all of them; 'AUTO': all of them but a
+    ground or backdrop plane far larger than the rest (:func:`.geometry.ground_planes`), unless
+    ``keep_ground`` (an inside-out rig, where the room around is the subject). The selection
+    plays no part in 'AUTO': what happens to be selected is not what the artist wants to capture.
+    """
+    rendered = [
+        ob for ob in rendered_objects(context.view_layer) if include_ours or not is_ours(ob)
+    ]
+    if mode == "SELECTED":
+        return Subject([ob for ob in rendered if ob.select_get()], mode)
+    if mode != "AUTO" or keep_ground or len(rendered) < 2:
+        return Subject(rendered, mode)
+    depsgraph = context.evaluated_depsgraph_get()
+    evaluated = [ob.evaluated_get(depsgraph) for ob in rendered]
+    boxes = np.stack([_world_box(ob) for ob in evaluated])
+    ground = ground_planes(boxes, np.array([tuple(ob.dimensions) for ob in evaluated]))
+    kept = [ob for ob, g in zip(rendered, ground, strict=True) if not g]
+    left_out = tuple(ob.name for ob, g in zip(rendered, ground, strict=True) if g)
+    return Subject(kept, mode, left_out)
+
+
 def subject_objects(
     context: bpy.types.Context, mode: str, *, include_ours: bool = False
 ) -> list[bpy.types.Object]:
-    """The objects a dataset is about, sorted by name.
+    """The objects of :func:`choose_subject` (``mode`` 'AUTO', 'SELECTED' or 'VISIBLE'), sorted
+    by name."""
+    return choose_subject(context, mode, include_ours=include_ours).objects
 
-    ``mode`` 'SELECTED': the selected geometry; 'VISIBLE': every geometry object visible in the
-    view layer and enabled for rendering; 'AUTO': the selection if it holds geometry, else all
-    visible. What the add-on made (:mod:`.ours`: imported NeRF planes, extracted meshes) is
-    never the subject, even when selected, unless ``include_ours``.
+
+def rendered_objects(view_layer: bpy.types.ViewLayer) -> list[bpy.types.Object]:
+    """The geometry objects that show in ``view_layer``'s renders, sorted by name.
+
+    An object shows when some collection holding it is included in the view layer (not
+    excluded, held out or indirect only) and enabled for rendering all the way down from the
+    scene's collection, and the object itself is enabled for rendering, visible to camera rays,
+    and neither a holdout nor a shadow catcher. Hiding in the viewport (H, the monitor icon)
+    plays no part: the render ignores it.
     """
-    visible = [
+    found: dict[str, bpy.types.Object] = {}
+    pending = [view_layer.layer_collection]
+    while pending:
+        layer_collection = pending.pop()
+        if layer_collection.exclude or layer_collection.holdout:
+            continue
+        if layer_collection.indirect_only or layer_collection.collection.hide_render:
+            continue
+        found.update((ob.name, ob) for ob in layer_collection.collection.objects)
+        pending.extend(layer_collection.children)
+    shown = (
         ob
-        for ob in context.view_layer.objects
+        for ob in found.values()
         if ob.type in GEOMETRY_TYPES
-        and ob.visible_get()
         and not ob.hide_render
-        and (include_ours or not is_ours(ob))
-    ]
-    selected = [ob for ob in visible if ob.select_get()]
-    use_selection = mode == "SELECTED" or (mode == "AUTO" and bool(selected))
-    chosen = selected if use_selection else visible
-    return sorted(chosen, key=lambda ob: ob.name)
+        and ob.visible_camera
+        and not ob.is_holdout
+        and not ob.is_shadow_catcher
+    )
+    return sorted(shown, key=lambda ob: ob.name)
+
+
+def _world_box(ob_eval: bpy.types.Object) -> np.ndarray:
+    """The world-space box [2, 3] (min, max) around an object's bounding box."""
+    corners = np.array([tuple(c) for c in ob_eval.bound_box], dtype=np.float64)
+    matrix = np.array(ob_eval.matrix_world, dtype=np.float64)
+    world = corners @ matrix[:3, :3].T + matrix[:3, 3]
+    return np.stack([world.min(axis=0), world.max(axis=0)])
 
 
 def subject_points(objects: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph) -> np.ndarray:
     """[N, 3] world-space points of the evaluated objects: mesh vertices where the object has a
-    mesh (modifiers applied), else the corners of its bounding box."""
+    mesh (modifiers applied), else the corners of its bounding box. An object disabled in
+    viewports (the monitor icon) is not evaluated there: its own mesh counts, without modifiers."""
     chunks = [_object_points(ob.evaluated_get(depsgraph)) for ob in objects]
     chunks = [c for c in chunks if len(c)]
     return np.concatenate(chunks) if chunks else np.zeros((0, 3))
@@ -183,6 +249,40 @@ def _object_points(ob_eval: bpy.types.Object) -> np.ndarray:
         local = corners
     matrix = np.array(ob_eval.matrix_world, dtype=np.float64)
     return local @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+# Blender's fixed length units: (metres per unit, symbol)
+LENGTH_UNITS = {
+    "KILOMETERS": (1e3, "km"),
+    "METERS": (1.0, "m"),
+    "CENTIMETERS": (1e-2, "cm"),
+    "MILLIMETERS": (1e-3, "mm"),
+    "MICROMETERS": (1e-6, "µm"),
+    "MILES": (1609.344, "mi"),
+    "FEET": (0.3048, "ft"),
+    "INCHES": (0.0254, "in"),
+    "THOU": (2.54e-5, "thou"),
+}
+
+
+def length_text(scene: bpy.types.Scene, value: float, digits: int = 3) -> str:
+    """A length in Blender units as the scene shows it: in its Length unit (Scene > Units, unit
+    scale applied), e.g. '250 cm'; a plain number when the unit system is None. ``digits``
+    significant digits, without trailing zeros or an exponent ('1010 cm', '0.0234 m')."""
+    units = scene.unit_settings
+    if units.system == "NONE":
+        return _number_text(value, digits)
+    metres = value * units.scale_length
+    per_unit, symbol = LENGTH_UNITS.get(units.length_unit, (None, ""))
+    if per_unit is None:  # ADAPTIVE: Blender picks the unit
+        return bpy.utils.units.to_string(units.system, "LENGTH", metres, precision=digits)
+    return f"{_number_text(metres / per_unit, digits)} {symbol}"
+
+
+def _number_text(value: float, digits: int) -> str:
+    return np.format_float_positional(
+        float(value), precision=digits, unique=False, fractional=False, trim="-"
+    )
 
 
 def _evaluated(ob: bpy.types.Object) -> bpy.types.Object:

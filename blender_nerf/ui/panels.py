@@ -111,8 +111,16 @@ def draw_dataset(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
 def _draw_rig(layout, nerf) -> None:
     col = layout.column()
     col.prop(nerf, "rig_views")
+    col.prop(nerf, "rig_inside_out")
+    col.prop(nerf, "rig_center_mode")
+    if nerf.rig_center_mode == "OBJECT":
+        col.prop(nerf, "rig_center_object")
+    elif nerf.rig_center_mode == "POINT":
+        col.prop(nerf, "rig_center_point")
     col.prop(nerf, "rig_radius")
-    col.prop(nerf, "rig_hemisphere")
+    row = col.row()
+    row.active = not nerf.rig_inside_out
+    row.prop(nerf, "rig_hemisphere")
     sub = col.column(align=True)
     sub.prop(nerf, "rig_elevation_min", text="Elevation Min")
     sub.prop(nerf, "rig_elevation_max", text="Max")

@@ -63,13 +63,15 @@ def test_orthographic_and_panoramic_cameras_are_refused(scene, tmp_path, kind, w
     assert len(log) == 0
 
 
-@pytest.mark.parametrize("how", ["hide_render", "hide_viewport", "deleted"])
+@pytest.mark.parametrize("how", ["hide_render", "collection_excluded", "deleted"])
 def test_nothing_visible_to_export(scene, tmp_path, how):
+    """(Hidden in the viewport the cube still renders, so it is no reason to refuse: see
+    test_subject.py.)"""
     cube = bpy.data.objects["Cube"]
     if how == "hide_render":
         cube.hide_render = True
-    elif how == "hide_viewport":
-        cube.hide_set(True)
+    elif how == "collection_excluded":
+        bpy.context.view_layer.layer_collection.children["Collection"].exclude = True
     else:
         bpy.data.objects.remove(cube)
     _refused(scene, tmp_path, "Nothing to export: no visible object with geometry")

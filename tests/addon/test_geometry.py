@@ -145,3 +145,40 @@ def test_planar_to_ray_distance():
     x, y = (np.arange(4) + 0.5 - 2.0) / 10.0, (np.arange(2) + 0.5 - 1.0) / 20.0
     assert np.allclose(d, 3.0 * np.sqrt(1 + x[None] ** 2 + y[:, None] ** 2))
     assert (d > 3.0).all()
+
+
+def test_ground_planes_are_flat_and_far_larger_than_the_solid_objects():
+    def box(lo, hi):
+        return np.array([lo, hi], dtype=float)
+
+    product = box((-1, -1, 0), (1, 1, 2))
+    floor = box((-25, -25, 0), (25, 25, 0))  # a studio floor under the product
+    plinth = box((-1.5, -1.5, 0), (1.5, 1.5, 0))  # a plane just under it: part of it
+    far_floor = box((475, 275, 0), (525, 325, 0))  # a ground left far from the product
+    tilted = box((-20, -20, -20), (20, 20, 20))  # a backdrop turned 45°: flat in its own axes
+    boxes = np.stack([product, floor, plinth, far_floor])
+    dims = np.array([(2, 2, 2), (50, 50, 0), (3, 3, 0), (50, 50, 0)], dtype=float)
+    assert geometry.ground_planes(boxes, dims).tolist() == [False, True, False, True]
+    assert geometry.ground_planes(
+        np.stack([product, tilted]), np.array([(2, 2, 2), (56, 0.01, 56)])
+    ).tolist() == [False, True]
+    # three or more large planes enclose the rest (a room's floor and walls): they stay
+    walls = [box((-10, 6, 0), (10, 6, 3)), box((-10, -6, 0), (10, -6, 3)), floor]
+    room = np.stack([product, *walls])
+    room_dims = np.array([(2, 2, 2), (20, 0, 3), (20, 0, 3), (50, 50, 0)], dtype=float)
+    assert not geometry.ground_planes(room, room_dims).any()
+    # only planes (cards, image planes): nothing to compare with, nothing left out
+    assert not geometry.ground_planes(boxes[1:], dims[1:]).any()
+
+
+def test_inside_out_poses_stand_around_the_centre_and_look_away_from_it():
+    centre = np.array([1.0, 2.0, 1.5])
+    aabb = np.array([[-9.0, -4.0, 0.0], [11.0, 8.0, 3.0]])
+    radius = geometry.inside_out_radius(centre, aabb)
+    assert radius == pytest.approx(0.25 * 1.5)  # a quarter of the way to the floor/ceiling
+    directions = geometry.sphere_directions(10, -0.5, 0.5, 0)
+    poses = geometry.inside_out_poses(centre, radius, directions)
+    assert np.allclose(np.linalg.norm(poses[:, :3, 3] - centre, axis=1), radius)
+    assert np.allclose(-poses[:, :3, 2], directions)  # each looks along its direction, outward
+    assert geometry.inside_out_radius((20.0, 0.0, 1.0), aabb) == 0.0  # outside the box
+    assert geometry.nearest_distance(aabb, poses[:, :3, 3]) > 9.0
