@@ -86,7 +86,7 @@ def start(context: bpy.types.Context) -> EngineJob:
         device=nerf.device.lower(),
     )
     job = views_job(request.commands(engine.executable), engine, len(shots), "Compare")
-    job.notes = plan.range_notes(shots, run)
+    job.notes = plan.range_notes(scene, shots, run)
     job.start()
     watcher.watch_scene(
         scene, KIND, job, finish=lambda scene, job: finish_scene(scene, job, request)

@@ -19,6 +19,7 @@ from ..scene import geometry, scene_io, shots
 from ..scene.paths import check_not_foreign, check_writable, dataset_folder
 from ..scene.scene_io import SceneError
 from ..scene.shots import Shot
+from ..scene.units import length
 
 REFUSALS = shots.Refusals(
     no_selection="No camera is selected; select the cameras to export, or set Cameras to Rig.",
@@ -82,7 +83,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
     near, far = geometry.near_far(aabb, np.stack([v.camera_to_world for v in views]))
     check_not_foreign(root)
     check_writable(root)
-    notes = _clipping_notes(views, aabb)
+    notes = _clipping_notes(scene, views, aabb)
     return ExportPlan(
         root=root,
         views=views,
@@ -177,10 +178,12 @@ def _rig_shots(context, subject) -> tuple[list[Shot], np.ndarray, RigLens]:
         raise SceneError(_nothing_to_export(settings.subject))
     center, subject_radius = geometry.bounding_sphere(points)
     radius = settings.rig_radius or geometry.fit_radius(subject_radius, intrinsics)
-    low = settings.rig_elevation_min
-    if settings.rig_hemisphere:
-        low = max(low, 0.0)
-    high = max(settings.rig_elevation_max, low)
+    low, high = settings.rig_elevation_min, settings.rig_elevation_max  # Upper Hemisphere: low>=0
+    if high < low:
+        raise SceneError(
+            "The rig's Max Elevation is below its Min Elevation; raise Max Elevation or lower "
+            "Min Elevation."
+        )
     directions = geometry.sphere_directions(settings.rig_views, low, high, settings.rig_seed)
     poses = geometry.rig_poses(center, radius, directions)
     clip_start = max(1e-3, 0.5 * (radius - subject_radius)) if radius > subject_radius else 1e-3
@@ -221,8 +224,9 @@ def _split_views(planned: list[Shot], settings) -> list[Shot]:
     return views
 
 
-def _clipping_notes(views: list[Shot], aabb: np.ndarray) -> list[str]:
-    """Warnings for scene cameras whose clip range may cut off part of the subject."""
+def _clipping_notes(scene, views: list[Shot], aabb: np.ndarray) -> list[str]:
+    """Warnings for scene cameras whose clip range may cut off part of the subject (distances
+    in the scene's units)."""
     notes = []
     for name in sorted({v.camera for v in views if v.camera is not None}):
         poses = np.stack([v.camera_to_world for v in views if v.camera == name])
@@ -230,8 +234,9 @@ def _clipping_notes(views: list[Shot], aabb: np.ndarray) -> list[str]:
         start, end = scene_io.clip_range(bpy.data.objects[name])
         if start > near or end < far:
             notes.append(
-                f"Camera '{name}' clips at {start:g}–{end:g} but the subject lies {near:.3g}–"
-                f"{far:.3g} away; parts of it may be cut off (raise Clip End or lower Clip Start)."
+                f"Camera '{name}' clips at {length(scene, start)}–{length(scene, end)} but the "
+                f"subject lies {length(scene, near)}–{length(scene, far)} away; parts of it may "
+                "be cut off (raise Clip End or lower Clip Start)."
             )
     return notes
 

@@ -27,6 +27,7 @@ from ..scene import geometry, shots
 from ..scene.paths import GENERATOR, folder_setting
 from ..scene.scene_io import SceneError
 from ..scene.shots import Shot
+from ..scene.units import length
 
 VIEWS_FILE = "blender_views.json"
 CAMERAS_FILE = "cameras.json"
@@ -99,9 +100,10 @@ def plan_view_shots(context: bpy.types.Context) -> list[Shot]:
     return shots.plan_shots(context, nerf.render_source, REFUSALS, frames=frames)
 
 
-def range_notes(planned: list[Shot], run: RunInfo) -> list[str]:
+def range_notes(scene: bpy.types.Scene, planned: list[Shot], run: RunInfo) -> list[str]:
     """Warnings for cameras that see part of the run's scene box nearer or farther than the
-    ray range the engine renders (its training cameras' near–far): that part comes out empty."""
+    ray range the engine renders (its training cameras' near–far): that part comes out empty.
+    Distances in ``scene``'s units."""
     if run.bounds is None:
         return []
     box = run.bounds
@@ -113,8 +115,9 @@ def range_notes(planned: list[Shot], run: RunInfo) -> list[str]:
         if near < box.near or far > box.far:
             seen.add(shot.camera)
             notes.append(
-                f"Camera '{shot.camera}' sees the scene box {near:.3g}–{far:.3g} away, but the "
-                f"run renders only {box.near:.3g}–{box.far:.3g} (its training cameras' range): "
+                f"Camera '{shot.camera}' sees the scene box {length(scene, near)}–"
+                f"{length(scene, far)} away, but the run renders only {length(scene, box.near)}–"
+                f"{length(scene, box.far)} from a camera (as far as its training cameras saw): "
                 "parts of the NeRF may be cut off; move the camera into that range."
             )
     return notes

@@ -50,7 +50,7 @@ def start(context: bpy.types.Context) -> EngineJob:
         device=nerf.device.lower(),
     )
     job = views_job([request.command(engine.executable)], engine, len(shots), "Render Views")
-    job.notes = plan.range_notes(shots, run)
+    job.notes = plan.range_notes(scene, shots, run)
     job.start()
 
     def finish(scene: bpy.types.Scene, job: EngineJob) -> tuple[str, str]:

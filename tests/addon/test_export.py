@@ -246,4 +246,4 @@ def test_a_camera_that_clips_the_subject_is_warned_about(scene, tmp_path):
     assert build_plan(bpy.context).notes == []
     bpy.data.cameras["Camera"].clip_end = 10.0  # the cube's far corners are ~12.8 away
     (note,) = build_plan(bpy.context).notes
-    assert "Camera 'Camera' clips at 0.1–10" in note and "raise Clip End" in note
+    assert "Camera 'Camera' clips at 0.1 m–10 m" in note and "raise Clip End" in note

@@ -229,9 +229,9 @@ def test_progress_events_count_views_over_all_commands_and_reach_the_panel(scene
 def test_a_camera_outside_the_trained_range_is_warned_about(scene, trained_run, tmp_path):
     far_away = plan.plan_view_shots(bpy.context)  # the default camera: 11 m away
     run = plan.check_run(str(trained_run.run))
-    (note,) = plan.range_notes(far_away, run)
+    (note,) = plan.range_notes(scene, far_away, run)
     assert note.startswith("Camera 'Camera' sees the scene box") and "cut off" in note
     train = read_transforms(trained_run.dataset / "transforms_train.json")
     scene_io.set_camera_pose(scene.camera, train.frames[0].camera_to_world)  # a training view
     bpy.context.view_layer.update()
-    assert plan.range_notes(plan.plan_view_shots(bpy.context), run) == []
+    assert plan.range_notes(scene, plan.plan_view_shots(bpy.context), run) == []
