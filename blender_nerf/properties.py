@@ -46,7 +46,7 @@ RIG_CENTERS = (
     ("POINT", "Point", "A point you type in"),
 )
 LENS_SOURCES = (
-    ("ACTIVE_CAMERA", "Active Camera", "Copy lens and sensor from the scene's active camera"),
+    ("ACTIVE_CAMERA", "Active Camera", "Copy focal length and sensor from the active camera"),
     ("CUSTOM", "Custom", "Use the focal length and sensor width set here"),
 )
 SPLIT_MODES = (
@@ -54,10 +54,31 @@ SPLIT_MODES = (
     ("COUNT", "Count", "Hold out a number of views"),
 )
 PRESET_ITEMS = tuple((name.upper(), *PRESET_SUMMARIES[name]) for name in PRESETS)
-# "auto": the engine picks (CUDA, then MPS, then the CPU); the others are named in capitals
-DEVICE_ITEMS = tuple(
-    (name.upper(), "Auto" if name == "auto" else name.upper(), "") for name in DEVICES
-)
+# The engine's devices (named in capitals here), in words: label and tooltip
+DEVICE_WORDS = {
+    "auto": (
+        "Auto",
+        "The fastest this computer has: an NVIDIA GPU, else an Apple GPU, else the CPU",
+    ),
+    "cpu": ("CPU", "The processor: works on every computer, but slowest"),
+    "cuda": ("CUDA", "An NVIDIA graphics card (needs PyTorch for CUDA, see the preferences)"),
+    "mps": ("MPS", "The graphics chip of an Apple Silicon Mac (Metal)"),
+}
+DEVICE_ITEMS = tuple((name.upper(), *DEVICE_WORDS[name]) for name in DEVICES)
+
+
+def _upper_hemisphere(self) -> bool:
+    return self.rig_elevation_min >= 0.0
+
+
+def _set_upper_hemisphere(self, value: bool) -> None:
+    """Upper Hemisphere is Min Elevation at 0° or above: on raises it to 0°, off opens it to -90°
+    (the fields show it; nothing is clamped out of sight)."""
+    if value:
+        self.rig_elevation_min = max(self.rig_elevation_min, 0.0)
+        self.rig_elevation_max = max(self.rig_elevation_max, self.rig_elevation_min)
+    elif self.rig_elevation_min >= 0.0:
+        self.rig_elevation_min = -math.pi / 2
 
 
 class NERF_PG_camera(bpy.types.PropertyGroup):
@@ -68,8 +89,22 @@ class NERF_PG_camera(bpy.types.PropertyGroup):
         description="Render this camera at its own resolution instead of the scene's",
         default=False,
     )
-    resolution_x: IntProperty(name="Width", min=1, max=65536, default=1080, subtype="PIXEL")
-    resolution_y: IntProperty(name="Height", min=1, max=65536, default=1920, subtype="PIXEL")
+    resolution_x: IntProperty(
+        name="Width",
+        description="This camera's image width in pixels",
+        min=1,
+        max=65536,
+        default=1080,
+        subtype="PIXEL",
+    )
+    resolution_y: IntProperty(
+        name="Height",
+        description="This camera's image height in pixels",
+        min=1,
+        max=65536,
+        default=1920,
+        subtype="PIXEL",
+    )
 
 
 class NERF_PG_scene(bpy.types.PropertyGroup):
@@ -78,12 +113,17 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     # --- dataset export ---
     dataset_dir: StringProperty(
         name="Dataset Folder",
-        description="Where Export writes and Train reads",
+        description="Where Export writes the training pictures and cameras, and Train reads them",
         default="//nerf_dataset/",
         subtype="DIR_PATH",
         options=RELATIVE_PATH,
     )
-    camera_source: EnumProperty(name="Cameras", items=CAMERA_SOURCES, default="RIG")
+    camera_source: EnumProperty(
+        name="Cameras",
+        description="Which cameras take the training pictures",
+        items=CAMERA_SOURCES,
+        default="RIG",
+    )
     subject: EnumProperty(
         name="Subject",
         items=SUBJECTS,
@@ -118,7 +158,7 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     rig_views: IntProperty(
         name="Views",
-        description="Number of rig cameras (all splits together)",
+        description="How many pictures the rig takes (training and held-out views together)",
         min=0,
         soft_min=1,
         max=10000,
@@ -135,37 +175,74 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     rig_hemisphere: BoolProperty(
         name="Upper Hemisphere",
-        description="Only views from above the subject's centre",
-        default=True,
+        description="Only views from above the subject's centre (Min Elevation 0° or more); off "
+        "lets Min Elevation go down to -90° (views from below too)",
+        get=_upper_hemisphere,
+        set=_set_upper_hemisphere,
     )
     rig_elevation_min: FloatProperty(
         name="Min Elevation",
+        description="The lowest view, as an angle above the subject's centre (-90°: straight "
+        "below; below 0° turns Upper Hemisphere off)",
         min=-math.pi / 2,
         max=math.pi / 2,
-        default=-math.pi / 2,
+        default=0.0,
         subtype="ANGLE",
     )
     rig_elevation_max: FloatProperty(
         name="Max Elevation",
+        description="The highest view, as an angle above the subject's centre (90°: straight "
+        "above)",
         min=-math.pi / 2,
         max=math.pi / 2,
         default=math.pi / 2,
         subtype="ANGLE",
     )
-    rig_seed: IntProperty(name="Seed", min=0, default=0, description="Turns the rig's spiral")
-    rig_lens_source: EnumProperty(name="Lens", items=LENS_SOURCES, default="ACTIVE_CAMERA")
-    rig_lens: FloatProperty(name="Focal Length", min=1.0, default=50.0, unit="CAMERA")
-    rig_sensor_width: FloatProperty(name="Sensor Width", min=1.0, default=36.0, unit="CAMERA")
+    rig_seed: IntProperty(
+        name="Seed",
+        min=0,
+        default=0,
+        description="Turns the whole rig around the subject: another seed, other viewpoints "
+        "(same number, same spread)",
+    )
+    rig_lens_source: EnumProperty(
+        name="Lens",
+        description="Where the rig's cameras get their focal length and sensor",
+        items=LENS_SOURCES,
+        default="ACTIVE_CAMERA",
+    )
+    rig_lens: FloatProperty(
+        name="Focal Length",
+        description="The rig cameras' focal length",
+        min=1.0,
+        default=50.0,
+        unit="CAMERA",
+    )
+    rig_sensor_width: FloatProperty(
+        name="Sensor Width",
+        description="The rig cameras' sensor size (as Sensor Fit Auto: the larger side)",
+        min=1.0,
+        default=36.0,
+        unit="CAMERA",
+    )
     anim_use_scene_range: BoolProperty(
         name="Scene Frame Range", description="Use the scene's start, end and step", default=True
     )
-    anim_frame_start: IntProperty(name="Start", default=1)
-    anim_frame_end: IntProperty(name="End", default=250)
-    anim_frame_step: IntProperty(name="Step", min=1, default=1)
-    split_mode: EnumProperty(name="Hold Out", items=SPLIT_MODES, default="FRACTION")
+    anim_frame_start: IntProperty(name="Start", description="First frame to export", default=1)
+    anim_frame_end: IntProperty(name="End", description="Last frame to export", default=250)
+    anim_frame_step: IntProperty(
+        name="Step", description="Export every this many frames", min=1, default=1
+    )
+    split_mode: EnumProperty(
+        name="Hold Out",
+        description="Views kept out of training to measure how well the NeRF does on views it "
+        "has not seen",
+        items=SPLIT_MODES,
+        default="FRACTION",
+    )
     split_val: FloatProperty(
         name="Validation",
-        description="Fraction of views held out for validation",
+        description="Share of the views held out from training to watch its progress (Preview)",
         min=0.0,
         max=1.0,
         default=0.1,
@@ -173,24 +250,48 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     split_test: FloatProperty(
         name="Test",
-        description="Fraction of views held out for testing",
+        description="Share of the views held out from training for its final score",
         min=0.0,
         max=1.0,
         default=0.1,
         subtype="FACTOR",
     )
-    split_val_count: IntProperty(name="Validation", min=0, default=10)
-    split_test_count: IntProperty(name="Test", min=0, default=10)
+    split_val_count: IntProperty(
+        name="Validation",
+        description="Views held out from training to watch its progress (Preview)",
+        min=0,
+        default=10,
+    )
+    split_test_count: IntProperty(
+        name="Test",
+        description="Views held out from training for its final score",
+        min=0,
+        default=10,
+    )
     use_resolution_override: BoolProperty(
         name="Override Resolution",
         description="Render at this size instead of the scene's",
         default=False,
     )
-    resolution_x: IntProperty(name="Width", min=1, max=65536, default=800, subtype="PIXEL")
-    resolution_y: IntProperty(name="Height", min=1, max=65536, default=800, subtype="PIXEL")
+    resolution_x: IntProperty(
+        name="Width",
+        description="Picture width in pixels",
+        min=1,
+        max=65536,
+        default=800,
+        subtype="PIXEL",
+    )
+    resolution_y: IntProperty(
+        name="Height",
+        description="Picture height in pixels",
+        min=1,
+        max=65536,
+        default=800,
+        subtype="PIXEL",
+    )
     film_transparent: BoolProperty(
         name="Transparent Background",
-        description="RGBA images with an alpha of 0 behind the subject",
+        description="Pictures with a see-through background behind the subject (recommended)",
         default=True,
     )
     include_ours: BoolProperty(
@@ -203,12 +304,12 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     export_depth: BoolProperty(
         name="Depth",
-        description="Also write depth (EXR, distance along each pixel's ray)",
+        description="Also write each pixel's distance from the camera (EXR, in scene units)",
         default=False,
     )
     export_mask: BoolProperty(
         name="Subject Mask",
-        description="Also write a mask of the subject objects (PNG)",
+        description="Also write a black and white picture of where the subject is (PNG)",
         default=False,
     )
     keep_blur: BoolProperty(
@@ -233,10 +334,16 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     )
     # --- training, rendering, comparing (used by later operators) ---
     run_dir: StringProperty(
-        name="Run Folder", default="//nerf_run/", subtype="DIR_PATH", options=RELATIVE_PATH
+        name="Run Folder",
+        description="Where training saves the NeRF, its progress and its previews; Render and "
+        "Compare read the NeRF from here",
+        default="//nerf_run/",
+        subtype="DIR_PATH",
+        options=RELATIVE_PATH,
     )
     preset: EnumProperty(
         name="Preset",
+        description="How big a NeRF to train: quicker, or sharper",
         items=PRESET_ITEMS,
         default="PREVIEW",
     )
@@ -244,29 +351,35 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         name="Steps",
         min=0,
         default=0,
-        description="Training steps. 0: the preset's, or with a Time Budget as many as fit in it",
+        description="How long to train, in learning steps. 0: the preset's, or with a Time "
+        "Budget as many as fit in it",
     )
     train_seconds: FloatProperty(
         name="Time Budget",
-        description="Train for this long, then checkpoint and stop (0: no budget). The learning "
-        "rate decays over the budget; with Steps set, whichever ends first stops training",
+        description="Train for this long, then save and stop (0: no budget). The learning slows "
+        "down over the budget; with Steps set, whichever ends first stops training",
         min=0.0,
         default=0.0,
         unit="TIME_ABSOLUTE",
     )
     device: EnumProperty(
         name="Device",
+        description="Which chip trains and renders the NeRF",
         items=DEVICE_ITEMS,
         default="AUTO",
     )
     train_extra_args: StringProperty(
         name="Extra Arguments",
-        description="More arguments for 'python -m nerf_engine train', split like a shell "
-        "command line, e.g. --set batch_rays=1024 --set lr=1e-3",
+        description="For experts: more options for the training program, as on its command "
+        "line, e.g. --set batch_rays=1024 --set lr=1e-3",
         default="",
     )
     render_dir: StringProperty(
-        name="Render Folder", default="//nerf_render/", subtype="DIR_PATH", options=RELATIVE_PATH
+        name="Render Folder",
+        description="Where Render Views writes the NeRF's pictures, and Import View reads them",
+        default="//nerf_render/",
+        subtype="DIR_PATH",
+        options=RELATIVE_PATH,
     )
     render_source: EnumProperty(
         name="Cameras",
@@ -281,17 +394,20 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     render_use_scene_range: BoolProperty(
         name="Scene Frame Range", description="Use the scene's start, end and step", default=True
     )
-    render_frame_start: IntProperty(name="Start", default=1)
-    render_frame_end: IntProperty(name="End", default=250)
-    render_frame_step: IntProperty(name="Step", min=1, default=1)
+    render_frame_start: IntProperty(name="Start", description="First frame to render", default=1)
+    render_frame_end: IntProperty(name="End", description="Last frame to render", default=250)
+    render_frame_step: IntProperty(
+        name="Step", description="Render every this many frames", min=1, default=1
+    )
     render_depth: BoolProperty(
         name="Depth",
-        description="Also write depth (16-bit PNG, metres = value / 65535 × depth_max of "
-        "render.json)",
+        description="Also write a depth picture per view (16-bit greyscale PNG: black at the "
+        "camera, white at that view's farthest point, whose distance render.json lists)",
         default=False,
     )
     import_target: EnumProperty(
         name="Import As",
+        description="How Import View brings the NeRF's picture into the scene",
         items=(
             ("PLANE", "Image Plane", "A plane filling the camera's view at Plane Distance"),
             ("CAMERA_BACKGROUND", "Camera Background", "The camera's viewport background image"),
@@ -302,14 +418,23 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
     import_distance: FloatProperty(
         name="Plane Distance",
         description="How far in front of the camera the image plane stands; 0: just behind the "
-        "trained scene's box (so the scene's objects stay in front), inside Clip End",
+        "trained subject (so the scene's objects stay in front), inside Clip End",
         min=0.0,
         default=0.0,
         unit="LENGTH",
     )
-    import_opacity: FloatProperty(name="Opacity", min=0.0, max=1.0, default=1.0, subtype="FACTOR")
+    import_opacity: FloatProperty(
+        name="Opacity",
+        description="How strongly the background image shows in the viewport",
+        min=0.0,
+        max=1.0,
+        default=1.0,
+        subtype="FACTOR",
+    )
     import_depth: EnumProperty(
         name="Show",
+        description="Whether the background image shows behind or in front of the scene's "
+        "objects in the viewport",
         items=(
             ("BACK", "Back", "Behind the scene's objects"),
             ("FRONT", "Front", "In front of the scene's objects"),
@@ -317,43 +442,105 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         default="BACK",
     )
     # --- the last Compare (read-only in the UI) ---
-    compare_psnr: FloatProperty(name="PSNR", default=0.0, description="Mean PSNR in dB")
-    compare_ssim: FloatProperty(name="SSIM", default=0.0, precision=4)
-    compare_psnr_mask: FloatProperty(name="PSNR (object)", default=0.0)
-    compare_ssim_mask: FloatProperty(name="SSIM (object)", default=0.0, precision=4)
-    compare_views: IntProperty(name="Views", default=0)
-    compare_report: StringProperty(name="Report", default="", subtype="FILE_PATH")
+    compare_psnr: FloatProperty(
+        name="PSNR",
+        default=0.0,
+        description="How close the NeRF's pictures are to Blender's, in dB (higher is closer; "
+        "above 30 the difference is hard to see)",
+    )
+    compare_ssim: FloatProperty(
+        name="SSIM",
+        default=0.0,
+        precision=4,
+        description="How alike the NeRF's pictures and Blender's look in structure, from 0 to 1 "
+        "(1: the same)",
+    )
+    compare_psnr_mask: FloatProperty(
+        name="PSNR (object)",
+        default=0.0,
+        description="PSNR counted on the subject only, without the background",
+    )
+    compare_ssim_mask: FloatProperty(
+        name="SSIM (object)",
+        default=0.0,
+        precision=4,
+        description="SSIM counted on the subject only, without the background",
+    )
+    compare_views: IntProperty(
+        name="Views", default=0, description="How many views the last Compare measured"
+    )
+    compare_report: StringProperty(
+        name="Report",
+        default="",
+        subtype="FILE_PATH",
+        description="The last Compare's full report (every view's numbers)",
+    )
     compare_image: PointerProperty(
         name="Side by Side",
         type=bpy.types.Image,
-        description="Ground truth | NeRF | error of the first compared view",
+        description="Blender's picture | the NeRF's | their difference, for the first view",
     )
     curve_image: PointerProperty(
-        name="Training Curve", type=bpy.types.Image, description="PSNR and loss over the steps"
+        name="Training Curve",
+        type=bpy.types.Image,
+        description="How the NeRF's picture quality grew during training",
     )
     render_image: PointerProperty(
         name="NeRF Render", type=bpy.types.Image, description="The first view of Render Views"
     )
     # --- state of the running job (read-only in the UI) ---
-    job_progress: FloatProperty(name="Progress", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
-    job_status: StringProperty(name="Status", default="")
-    job_running: BoolProperty(name="Running", default=False)
+    job_progress: FloatProperty(
+        name="Progress",
+        description="How far the running task is",
+        min=0.0,
+        max=1.0,
+        default=0.0,
+        subtype="FACTOR",
+    )
+    job_status: StringProperty(
+        name="Status", description="What the running or last task is doing or did", default=""
+    )
+    job_running: BoolProperty(
+        name="Running", description="A task (export, training, render) is running", default=False
+    )
     # --- the training job's latest numbers and preview (read-only in the UI) ---
-    train_step: IntProperty(name="Step", default=0)
-    train_total_steps: IntProperty(name="Total Steps", default=0)
-    train_loss: FloatProperty(name="Loss", default=0.0, precision=5)
-    train_psnr: FloatProperty(name="PSNR", default=0.0, description="Training PSNR in dB")
-    train_rays_per_s: FloatProperty(name="Rays/s", default=0.0)
-    train_eta_s: FloatProperty(name="ETA", default=0.0, unit="TIME_ABSOLUTE")
+    train_step: IntProperty(name="Step", description="The training's current step", default=0)
+    train_total_steps: IntProperty(
+        name="Total Steps", description="How many steps the training will take", default=0
+    )
+    train_loss: FloatProperty(
+        name="Loss",
+        default=0.0,
+        precision=5,
+        description="How far the NeRF's pictures still are from the training pictures (lower "
+        "is better)",
+    )
+    train_psnr: FloatProperty(
+        name="PSNR",
+        default=0.0,
+        description="How close the NeRF's pictures are to the training pictures, in dB (higher "
+        "is closer)",
+    )
+    train_rays_per_s: FloatProperty(
+        name="Rays/s",
+        default=0.0,
+        description="Training speed: pixels learned per second",
+    )
+    train_eta_s: FloatProperty(
+        name="ETA",
+        default=0.0,
+        unit="TIME_ABSOLUTE",
+        description="Time left until training ends",
+    )
     preview_image: PointerProperty(
         name="Preview",
         type=bpy.types.Image,
-        description="The latest rendering of the held-out view (RUN/previews/latest.png)",
+        description="The NeRF's latest picture of a held-out view (RUN/previews/latest.png)",
     )
     target_image: PointerProperty(
         name="Ground Truth",
         type=bpy.types.Image,
-        description="The held-out view itself (RUN/previews/target.png)",
+        description="The same held-out view as Blender rendered it (RUN/previews/target.png)",
     )
 
 

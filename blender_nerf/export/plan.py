@@ -14,7 +14,6 @@ stands close around it looking out (an interior seen from within).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field, replace
 from math import inf
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..scene import geometry, ours, scene_io, shots
 from ..scene.paths import check_not_foreign, check_writable, dataset_folder
 from ..scene.scene_io import SceneError, Subject
 from ..scene.shots import Shot
+from ..scene.units import length
 
 REFUSALS = shots.Refusals(
     no_selection="No camera is selected; select the cameras to export, or set Cameras to Rig.",
@@ -196,12 +196,13 @@ def _rig_shots(context, subject) -> tuple[list[Shot], np.ndarray, RigLens, list[
     if len(points) == 0:
         raise SceneError(_nothing_to_export(settings.subject))
     center = _rig_center(context, points)
-    low, high = settings.rig_elevation_min, settings.rig_elevation_max
-    if settings.rig_hemisphere and not settings.rig_inside_out:
-        low = max(low, 0.0)
-    directions = geometry.sphere_directions(
-        settings.rig_views, low, max(high, low), settings.rig_seed
-    )
+    low, high = settings.rig_elevation_min, settings.rig_elevation_max  # Upper Hemisphere: low>=0
+    if high < low:
+        raise SceneError(
+            "The rig's Max Elevation is below its Min Elevation; raise Max Elevation or lower "
+            "Min Elevation."
+        )
+    directions = geometry.sphere_directions(settings.rig_views, low, high, settings.rig_seed)
     if settings.rig_inside_out:
         poses, clip, notes = _inside_out_rig(context, points, center, directions)
     else:
@@ -338,11 +339,10 @@ def _clipping_notes(scene, views: list[Shot], aabb: np.ndarray, points: np.ndarr
         )
         start, end = scene_io.clip_range(bpy.data.objects[name])
         if start > near or end < far:
-            length = functools.partial(scene_io.length_text, scene)
             notes.append(
-                f"Camera '{name}' clips at {length(start)}–{length(end)} but the subject lies "
-                f"{length(near)}–{length(far)} away; parts of it may be cut off (raise Clip End "
-                "or lower Clip Start)."
+                f"Camera '{name}' clips at {length(scene, start)}–{length(scene, end)} but the "
+                f"subject lies {length(scene, near)}–{length(scene, far)} away; parts of it may "
+                "be cut off (raise Clip End or lower Clip Start)."
             )
     return notes
 
@@ -385,12 +385,12 @@ def _box_text(scene, aabb: np.ndarray) -> str:
     parts = []
     for axis, a, b in zip("xyz", lo, hi, strict=True):
         a, b = (0.0 if abs(v) <= tiny else v for v in (a, b))
-        parts.append(f"{axis} {scene_io.length_text(scene, a)} to {scene_io.length_text(scene, b)}")
+        parts.append(f"{axis} {length(scene, a)} to {length(scene, b)}")
     return ", ".join(parts)
 
 
 def _point_text(scene, point) -> str:
-    return "(" + ", ".join(scene_io.length_text(scene, float(v)) for v in point) + ")"
+    return "(" + ", ".join(length(scene, float(v)) for v in point) + ")"
 
 
 def _padded(aabb: np.ndarray) -> np.ndarray:

@@ -54,7 +54,13 @@ class NERF_OT_install_dependencies(bpy.types.Operator):
     bl_label = "Install Dependencies"
     bl_options = frozenset({"REGISTER"})
 
-    variant: EnumProperty(name="PyTorch", items=VARIANT_ITEMS, default="CPU", options={"SKIP_SAVE"})
+    variant: EnumProperty(
+        name="PyTorch",
+        description="Which PyTorch build to download (unset: the preferences' choice)",
+        items=VARIANT_ITEMS,
+        default="CPU",
+        options={"SKIP_SAVE"},
+    )
     wheel_dir: StringProperty(
         name="Offline Wheels",
         description="Install from this folder of wheel files (empty: the preference, else "

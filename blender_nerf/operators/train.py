@@ -19,7 +19,11 @@ from ..train.job import TrainJob
 
 # Errors that stop a training from starting, with a message for the user.
 START_ERRORS = (SceneError, EngineSetupError, JobError, OSError)
-REPORT_LEVELS = (("INFO", "Info", ""), ("WARNING", "Warning", ""), ("ERROR", "Error", ""))
+REPORT_LEVELS = (
+    ("INFO", "Info", "It went well"),
+    ("WARNING", "Warning", "It ended, with something to know"),
+    ("ERROR", "Error", "It failed"),
+)
 
 
 def headless(context: bpy.types.Context) -> bool:
@@ -110,8 +114,10 @@ class NERF_OT_job_report(bpy.types.Operator):
     bl_label = "NeRF Job Report"
     bl_options = frozenset({"INTERNAL"})
 
-    level: EnumProperty(items=REPORT_LEVELS, default="INFO")
-    message: StringProperty(default="")
+    level: EnumProperty(
+        name="Level", description="How the job ended", items=REPORT_LEVELS, default="INFO"
+    )
+    message: StringProperty(name="Message", description="What to tell the artist", default="")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         self.report({self.level}, self.message)

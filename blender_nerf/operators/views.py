@@ -121,7 +121,7 @@ class NERF_OT_import_view(bpy.types.Operator):
             if target == "PLANE":  # checked for every camera before any is imported
                 for item in imports:
                     camera = bpy.data.objects[item.camera]
-                    import_view.plane_distance(camera, nerf.import_distance, aabb)
+                    import_view.plane_distance(scene, camera, nerf.import_distance, aabb)
             done = [import_view.apply_import(scene, it, target, nerf, aabb) for it in imports]
         except (SceneError, RuntimeError) as exc:
             self.report({"ERROR"}, str(exc))
@@ -131,15 +131,17 @@ class NERF_OT_import_view(bpy.types.Operator):
 
 
 class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
-    """Create cameras with exact intrinsics from a transforms file (ours, NeRF-synthetic,
-    instant-ngp, nerfstudio) or from every split of a dataset folder"""
+    """Create the cameras of a NeRF dataset, with their exact lenses, from its transforms file
+    (ours, NeRF-synthetic, instant-ngp, nerfstudio) or from every split of a dataset folder"""
 
     bl_idname = "nerf.import_cameras"
     bl_label = "Import Cameras"
     bl_options = frozenset({"REGISTER", "UNDO"})
 
     filename_ext = ".json"
-    filter_glob: StringProperty(default="*.json", options={"HIDDEN"})
+    filter_glob: StringProperty(
+        default="*.json", description="Which files the file browser shows", options={"HIDDEN"}
+    )
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

@@ -251,40 +251,6 @@ def _object_points(ob_eval: bpy.types.Object) -> np.ndarray:
     return local @ matrix[:3, :3].T + matrix[:3, 3]
 
 
-# Blender's fixed length units: (metres per unit, symbol)
-LENGTH_UNITS = {
-    "KILOMETERS": (1e3, "km"),
-    "METERS": (1.0, "m"),
-    "CENTIMETERS": (1e-2, "cm"),
-    "MILLIMETERS": (1e-3, "mm"),
-    "MICROMETERS": (1e-6, "µm"),
-    "MILES": (1609.344, "mi"),
-    "FEET": (0.3048, "ft"),
-    "INCHES": (0.0254, "in"),
-    "THOU": (2.54e-5, "thou"),
-}
-
-
-def length_text(scene: bpy.types.Scene, value: float, digits: int = 3) -> str:
-    """A length in Blender units as the scene shows it: in its Length unit (Scene > Units, unit
-    scale applied), e.g. '250 cm'; a plain number when the unit system is None. ``digits``
-    significant digits, without trailing zeros or an exponent ('1010 cm', '0.0234 m')."""
-    units = scene.unit_settings
-    if units.system == "NONE":
-        return _number_text(value, digits)
-    metres = value * units.scale_length
-    per_unit, symbol = LENGTH_UNITS.get(units.length_unit, (None, ""))
-    if per_unit is None:  # ADAPTIVE: Blender picks the unit
-        return bpy.utils.units.to_string(units.system, "LENGTH", metres, precision=digits)
-    return f"{_number_text(metres / per_unit, digits)} {symbol}"
-
-
-def _number_text(value: float, digits: int) -> str:
-    return np.format_float_positional(
-        float(value), precision=digits, unique=False, fractional=False, trim="-"
-    )
-
-
 def _evaluated(ob: bpy.types.Object) -> bpy.types.Object:
     return ob.evaluated_get(bpy.context.evaluated_depsgraph_get())
 

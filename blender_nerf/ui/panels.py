@@ -235,7 +235,7 @@ def _draw_progress(layout, nerf, job) -> None:
         grid = layout.grid_flow(row_major=True, columns=2, align=True)
         grid.label(text=f"Loss {nerf.train_loss:.5f}")
         grid.label(text=f"PSNR {nerf.train_psnr:.2f} dB")
-        grid.label(text=f"{nerf.train_rays_per_s:,.0f} rays/s")
+        grid.label(text=f"{nerf.train_rays_per_s:,.0f} pixels/s")
         grid.label(text=f"ETA {duration(nerf.train_eta_s)}")
     row = layout.row()
     row.scale_y = 1.5
@@ -246,7 +246,7 @@ def _draw_progress(layout, nerf, job) -> None:
 
 
 def _draw_previews(layout, nerf) -> None:
-    draw_images(layout, [(nerf.preview_image, "Prediction"), (nerf.target_image, "Ground Truth")])
+    draw_images(layout, [(nerf.preview_image, "NeRF"), (nerf.target_image, "Blender")])
 
 
 def draw_images(layout, images, scale: float = PREVIEW_SCALE) -> None:

@@ -86,7 +86,7 @@ def draw_compare(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
         grid.label(text=f"Object PSNR {nerf.compare_psnr_mask:.2f} dB")
         grid.label(text=f"Object SSIM {nerf.compare_ssim_mask:.3f}")
         layout.label(text=f"{nerf.compare_views} view(s): {nerf.compare_report}", icon="FILE")
-    draw_images(layout, [(nerf.compare_image, "GT | NeRF | Error")], WIDE_SCALE)
+    draw_images(layout, [(nerf.compare_image, "Blender | NeRF | Difference")], WIDE_SCALE)
     draw_images(layout, [(nerf.curve_image, "Training Curve")], WIDE_SCALE)
 
 

@@ -27,6 +27,7 @@ from ..scene import geometry, scene_io
 from ..scene.ours import mark_ours
 from ..scene.scene_io import SceneError
 from ..scene.shots import camera_size
+from ..scene.units import length
 from .own_camera import show_to_own_camera
 
 TAG = "nerf_import"
@@ -91,10 +92,14 @@ def plan_imports(
 
 
 def plane_distance(
-    camera: bpy.types.Object, distance: float, aabb: np.ndarray | None = None
+    scene: bpy.types.Scene,
+    camera: bpy.types.Object,
+    distance: float,
+    aabb: np.ndarray | None = None,
 ) -> float:
     """The plane's distance: ``distance``; for 0 just behind the trained scene box ``aabb`` (as
-    the camera sees it) and inside Clip End. SceneError when the camera would clip it away."""
+    the camera sees it) and inside Clip End. SceneError (distances in ``scene``'s units) when
+    the camera would clip it away."""
     start, end = scene_io.clip_range(camera)
     if distance <= 0.0:
         if aabb is None:
@@ -104,8 +109,9 @@ def plane_distance(
         return min(behind, AUTO_CLIP * end)
     if not start < distance < end:
         raise SceneError(
-            f"Plane Distance {distance:g} is outside camera '{camera.name}''s clip range "
-            f"{start:g}–{end:g}: choose a distance inside it (0 = automatic)."
+            f"Plane Distance {length(scene, distance)} is outside camera '{camera.name}''s clip "
+            f"range {length(scene, start)}–{length(scene, end)}: choose a distance inside it "
+            "(0 = automatic)."
         )
     return distance
 
@@ -122,9 +128,12 @@ def apply_import(
     camera = bpy.data.objects[item.camera]
     image = _image(item)
     if target == "PLANE":
-        distance = plane_distance(camera, settings.import_distance, aabb)
+        distance = plane_distance(scene, camera, settings.import_distance, aabb)
         plane = _plane(scene, camera, image, item, distance)
-        return f"'{plane.name}' at {distance:g} in front of '{camera.name}' (seen through it only)"
+        return (
+            f"'{plane.name}' at {length(scene, distance)} in front of '{camera.name}' "
+            "(seen through it only)"
+        )
     if target == "CAMERA_BACKGROUND":
         _camera_background(camera, image, item, settings)
         return f"the background image of '{camera.name}'"

@@ -68,7 +68,11 @@ def test_import_view_refusals(scene, trained_run, tmp_path):
     assert bpy.ops.nerf.render_views() == {"FINISHED"}
 
     nerf.import_target, nerf.import_distance = "PLANE", 500.0
-    _refused(scene, "import_view", r"Plane Distance 500 is outside camera 'Camera''s clip range")
+    _refused(
+        scene,
+        "import_view",
+        r"Plane Distance 500 m is outside camera 'Camera''s clip range 0.1 m–100 m",
+    )
     nerf.import_distance = 0.0
     nerf.import_target = "COMPOSITOR"
     scene.render.resolution_percentage = 50
