@@ -197,6 +197,8 @@ def _rig_shots(context, subject) -> tuple[list[Shot], np.ndarray, RigLens, list[
         raise SceneError(_nothing_to_export(settings.subject))
     center = _rig_center(context, points)
     low, high = settings.rig_elevation_min, settings.rig_elevation_max  # Upper Hemisphere: low>=0
+    if settings.rig_inside_out and settings.rig_hemisphere:
+        low = -90.0  # inside out the cameras look down at the floor too (Inside Out's tooltip)
     if high < low:
         raise SceneError(
             "The rig's Max Elevation is below its Min Elevation; raise Max Elevation or lower "
