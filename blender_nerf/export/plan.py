@@ -101,7 +101,7 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
     )
     subject = chosen.objects
     if not subject:
-        raise SceneError(_nothing_to_export(settings.subject))
+        raise SceneError(_nothing_to_export(settings.subject) + _ours_hint(scene, settings))
     rig_lens = None
     if settings.camera_source == "RIG":
         cameras, points, rig_lens, notes = _rig_shots(context, subject)
@@ -138,6 +138,18 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
 def _left_out(scene: bpy.types.Scene) -> list[str]:
     """The names of what the add-on made that the export leaves out of its images."""
     return sorted(ob.name for ob in ours.ours_in_render(scene))
+
+
+def _ours_hint(scene: bpy.types.Scene, settings) -> str:
+    """Why an object the artist sees is not the subject: the add-on made it."""
+    left_out = [] if settings.include_ours else _left_out(scene)
+    if not left_out:
+        return ""
+    names = ", ".join(f"'{name}'" for name in left_out)
+    return (
+        f" What the NeRF add-on made ({names}) is left out; turn on Include NeRF Results to "
+        "export it."
+    )
 
 
 def _nothing_to_export(mode: str) -> str:

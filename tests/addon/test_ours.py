@@ -16,7 +16,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from addon_helpers import export, read_all, time_limit  # noqa: E402
+from addon_helpers import export, read_all, time_limit, use_trained_run  # noqa: E402
 
 from blender_nerf.compare.ground_truth import render_ground_truth  # noqa: E402
 from blender_nerf.nerf_engine.data.images import write_png  # noqa: E402
@@ -103,6 +103,24 @@ def test_compare_ground_truth_leaves_out_the_imported_plane(scene, tmp_path):
     assert _share(kept, GREEN) > 0.5 and not plane.hide_render
 
 
+def test_compare_after_import_view_scores_against_the_scene_not_the_plane(
+    scene, trained_run, tmp_path
+):
+    nerf = use_trained_run(scene, trained_run, tmp_path / "render")
+    assert bpy.ops.nerf.render_views() == {"FINISHED"}, nerf.job_status
+    nerf.import_target, nerf.import_distance = "PLANE", 3.0  # in front of the cube
+    assert bpy.ops.nerf.import_view() == {"FINISHED"}
+    plane = next(ob for ob in bpy.data.objects if ob.get(TAG) == scene.camera.name)
+    assert bpy.ops.nerf.compare() == {"FINISHED"}, nerf.job_status
+    gt = scene_io.read_image(trained_run.run / "compare" / "ground_truth" / "Camera.png")
+    assert not plane.hide_render
+    plane.hide_render = True
+    scene.view_settings.view_transform = "Standard"  # as Compare renders
+    scene.render.film_transparent = True
+    without = _render(scene, scene.camera, tmp_path / "without_plane.png")
+    assert np.abs(gt - without).max() <= 1 / 255 + 1e-6  # the scene, not the NeRF's picture
+
+
 def test_export_after_import_view_leaves_out_the_plane_unless_asked(scene, tmp_path):
     _tiny(scene)
     camera = scene.camera
@@ -129,6 +147,14 @@ def test_export_after_import_view_leaves_out_the_plane_unless_asked(scene, tmp_p
     assert np.all(grown[1] - grown[0] > split.aabb[1] - split.aabb[0] + 1.0)
     image = scene_io.read_image(tmp_path / "with_ours" / "train" / "r_0.png")
     assert _share(image, GREEN) > 0.5
+
+
+def test_a_scene_of_nothing_but_ours_says_how_to_export_it(scene, tmp_path):
+    _tiny(scene)
+    plane = _import_plane(scene, scene.camera, tmp_path / "render", GREEN, distance=20.0)
+    bpy.data.objects.remove(bpy.data.objects["Cube"])
+    with pytest.raises(RuntimeError, match=f"'{plane.name}'.* turn on Include NeRF Results"):
+        export(scene, tmp_path / "data", rig_views=3)
 
 
 def test_a_failed_export_shows_the_plane_again(scene, tmp_path, monkeypatch):
