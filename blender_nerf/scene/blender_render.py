@@ -228,19 +228,30 @@ def check_engine(state: SceneState, *, use_cycles: bool, who: str) -> None:
     state.note("rendered with Cycles (with the scene's Cycles settings): EEVEE needs a GPU")
 
 
+NO_DOF = "without the depth of field of "  # + the camera's name, a note for the report
+NO_MOTION_BLUR = "without motion blur"
+NAMED_CAMERAS = 3  # cameras named in a note; more are counted
+
+
 def configure_pinhole(state: SceneState, camera: bpy.types.Object, *, keep_blur: bool) -> None:
     """The pictures of a pinhole at one instant, as the dataset's cameras describe: switch
     ``camera``'s depth of field off for the render, unless ``keep_blur``."""
     dof = getattr(camera.data, "dof", None)
     if keep_blur or dof is None or not dof.use_dof:
         return
-    state.note(f"without the depth of field of camera '{camera.name}'")
+    state.note(NO_DOF + camera.name)
     state.set(dof, "use_dof", False)
 
 
 def render_notes(state: SceneState) -> list[str]:
     """What the renders did differently from the scene, as sentences for the report."""
-    blur = [note.removeprefix("without ") for note in state.notes if note.startswith("without ")]
+    cameras = [n.removeprefix(NO_DOF) for n in state.notes if n.startswith(NO_DOF)]
+    blur = ["motion blur"] if NO_MOTION_BLUR in state.notes else []
+    if cameras:
+        names = ", ".join(f"'{name}'" for name in cameras[:NAMED_CAMERAS])
+        if len(cameras) > NAMED_CAMERAS:
+            names += f" and {len(cameras) - NAMED_CAMERAS} more"
+        blur.append(f"the depth of field of camera{'s' if len(cameras) > 1 else ''} {names}")
     notes = [n[0].upper() + n[1:] + "." for n in state.notes if not n.startswith("without ")]
     if blur:
         notes.append(
@@ -264,7 +275,7 @@ def configure_render(
     scene = state.scene
     render = scene.render
     if render.use_motion_blur and not keep_blur:
-        state.note("without motion blur")
+        state.note(NO_MOTION_BLUR)
         state.set(render, "use_motion_blur", False)
     for attr, value in (
         ("film_transparent", transparent),

@@ -20,14 +20,14 @@ from addon_helpers import (  # noqa: E402
     export,
     read_all,
     scene_fingerprint,
-    time_limit,
-    use_trained_run,
 )
-from test_compare_operator import _check_ground_truth, _select_trained_views  # noqa: E402
 
+from blender_nerf.compare.ground_truth import render_ground_truth  # noqa: E402
 from blender_nerf.nerf_engine.data.dataset import load_rgba  # noqa: E402
-from blender_nerf.scene import blender_render  # noqa: E402
+from blender_nerf.scene import blender_render, scene_io  # noqa: E402
 from blender_nerf.scene.blender_render import SettingsSnapshot  # noqa: E402
+from blender_nerf.scene.scene_io import SceneError  # noqa: E402
+from blender_nerf.views import plan  # noqa: E402
 
 ONE_VIEW = {"split_mode": "COUNT", "split_val_count": 0, "split_test_count": 0}
 # settings an export changes, or that a careless restore loses: the snapshot must hold them all
@@ -88,15 +88,21 @@ def _render_one_view(scene, folder, **settings):
     return rgba
 
 
-def test_motion_blur_and_depth_of_field_stay_out_of_the_dataset_unless_kept(scene, tmp_path):
-    configure_fast_render(scene, size=(16, 16), samples=4)
+def _moving_cube_and_selected_camera(scene):
+    """The cube moves fast through frame 1; the scene's camera alone is selected."""
     cube, camera = bpy.data.objects["Cube"], bpy.data.objects["Camera"]
-    for frame, x in ((1, 0.0), (2, 3.0)):  # the cube moves fast through frame 1
+    for frame, x in ((1, 0.0), (2, 3.0)):
         cube.location.x = x
         cube.keyframe_insert("location", frame=frame)
     scene.frame_set(1)
     bpy.ops.object.select_all(action="DESELECT")
     camera.select_set(True)
+    return camera
+
+
+def test_motion_blur_and_depth_of_field_stay_out_of_the_dataset_unless_kept(scene, tmp_path):
+    configure_fast_render(scene, size=(16, 16), samples=4)
+    camera = _moving_cube_and_selected_camera(scene)
     sharp = _render_one_view(scene, tmp_path / "sharp", camera_source="SELECTED", **ONE_VIEW)
 
     scene.render.use_motion_blur, scene.render.motion_blur_shutter = True, 1.0
@@ -148,42 +154,39 @@ def test_eevee_renders_where_there_is_a_gpu(scene, tmp_path):
     assert rgba[0, 0, 3] == 0 and rgba[8, 8, 3] == 1.0
 
 
-def test_compare_puts_back_every_setting_renders_sharp_ground_truth_and_is_one_undo_step(
-    scene, trained_run, tmp_path, monkeypatch
-):
-    nerf = use_trained_run(scene, trained_run, tmp_path / "render")
-    _select_trained_views(scene, trained_run, names=("r_0", "r_1"))
-    cube, camera = bpy.data.objects["Cube"], bpy.data.objects["r_0"]
-    for frame, x in ((1, 0.0), (2, 1.5)):  # the cube moves through frame 1
-        cube.location.x = x
-        cube.keyframe_insert("location", frame=frame)
-    scene.frame_set(1)
+def test_compare_ground_truth_puts_back_every_setting_and_is_sharp(scene, tmp_path, monkeypatch):
+    """Compare's part in Blender (its ground truth, rendered before the engine starts)."""
+    configure_fast_render(scene, size=(16, 16), samples=4)
+    camera = _moving_cube_and_selected_camera(scene)
+    sharp = _render_one_view(scene, tmp_path / "sharp", camera_source="SELECTED", **ONE_VIEW)
     scene.render.motion_blur_shutter = 1.0
     dof = camera.data.dof
     dof.use_dof, dof.focus_distance, dof.aperture_fstop = True, 40.0, 0.05
     before = _artists_settings(scene)  # with motion blur on
+    scene.nerf.render_source = "SELECTED"
+    (shot,) = plan.plan_view_shots(bpy.context)
+    notes = render_ground_truth(bpy.context, [shot], tmp_path / "gt", transparent=True, subject=[])
+    assert before.changed() == {} and dof.use_dof
+    gt = scene_io.read_image(tmp_path / "gt" / f"{shot.name}.png")
+    assert np.abs(gt - sharp).max() <= 1 / 255 + 1e-6
+    assert notes == [
+        "Rendered without motion blur and the depth of field of camera 'Camera': a NeRF learns "
+        "sharp pictures taken in an instant (turn on Keep Blur to keep them)."
+    ]
 
+    second = bpy.data.objects.new("Second", bpy.data.cameras.new("Second"))
+    scene.collection.objects.link(second)
+    second.matrix_world = camera.matrix_world
+    second.select_set(True)
+    shots = plan.plan_view_shots(bpy.context)
     monkeypatch.setattr(blender_render, "render_still", FailingRenderer(fail_at=2))
     with pytest.raises(RuntimeError, match=r"Render error \(Out of memory\)"):
-        bpy.ops.nerf.compare()  # fails midway: the second view does not render
-    assert before.changed() == {} and dof.use_dof
+        render_ground_truth(bpy.context, shots, tmp_path / "gt", transparent=True, subject=[])
+    assert len(shots) == 2 and before.changed() == {} and dof.use_dof
+
     monkeypatch.setattr(blender_render, "has_gpu", lambda: False)
     scene.render.engine = "BLENDER_EEVEE"
     advice = "EEVEE needs a GPU here; use Cycles (Compare can switch it for you"
-    with pytest.raises(RuntimeError, match=re.escape(advice)):
-        bpy.ops.nerf.compare()
+    with pytest.raises(SceneError, match=re.escape(advice)):
+        render_ground_truth(bpy.context, shots, tmp_path / "gt", transparent=True, subject=[])
     assert scene.render.engine == "BLENDER_EEVEE"
-    scene.render.engine = "CYCLES"
-    monkeypatch.undo()
-
-    bpy.data.objects["r_1"].select_set(False)
-    bpy.ops.ed.undo_push(message="before Compare")
-    with time_limit(300):  # True: an undo step, as the interface pushes
-        assert bpy.ops.nerf.compare("EXEC_DEFAULT", True) == {"FINISHED"}, nerf.job_status
-    assert before.changed() == {} and dof.use_dof
-    _check_ground_truth(trained_run.run / "compare", trained_run, names=("r_0",))  # sharp
-    assert nerf.compare_views == 1 and nerf.compare_image is not None
-    bpy.ops.ed.undo()
-    nerf = bpy.context.scene.nerf  # undo loads the scene again
-    assert nerf.compare_views == 0 and nerf.compare_image is None
-    assert "NeRF Side by Side" not in bpy.data.images
