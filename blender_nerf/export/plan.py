@@ -371,9 +371,9 @@ def _subject_text(context, subject: Subject, aabb: np.ndarray) -> str:
     )
     if subject.left_out:
         text += (
-            f"; left out as ground or backdrop: {_names(subject.left_out)}, which still renders "
-            "and shows outside the box where the cameras see it (turn off its render, make it "
-            "a Shadow Catcher, or set Subject to Everything to keep it in the box)"
+            f"; left out as ground or backdrop: {_names(subject.left_out)} (it still renders and "
+            "may show outside the box: turn off its render or make it a Shadow Catcher, or set "
+            "Subject to Everything)"
         )
     selected = {ob.name for ob in subject.objects if ob.select_get()}
     if subject.mode == "AUTO" and selected and len(selected) < len(subject.objects):
@@ -385,7 +385,7 @@ def _subject_text(context, subject: Subject, aabb: np.ndarray) -> str:
 
 
 def _names(objects, most: int = 8) -> str:
-    """'A', 'B' and 'C' — quoted object names, the first ``most`` of them and how many more."""
+    """Quoted object names, the first ``most`` of them: 'A', 'B', 'C' and 2 more."""
     names = sorted(getattr(ob, "name", ob) for ob in objects)
     shown = ", ".join(f"'{name}'" for name in names[:most])
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")

@@ -138,7 +138,16 @@ def test_panels_draw_every_branch(scene):
                         draw(layout, bpy.context)
                         seen |= _drawn_props(layout.calls)
     nerf.job_running = False
+    nerf.camera_source = "RIG"
+    for centre in ("SUBJECT", "OBJECT", "POINT"):
+        nerf.rig_center_mode = centre
+        layout = RecordingLayout()
+        panels.draw_dataset(layout, bpy.context)
+        seen |= _drawn_props(layout.calls)
     assert {
+        "rig_inside_out",
+        "rig_center_object",
+        "rig_center_point",
         "rig_views",
         "rig_lens",
         "anim_frame_step",
