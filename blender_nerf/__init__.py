@@ -6,7 +6,8 @@ Registered as a Blender extension (see addon_manifest.toml). The package, by lay
 - ``properties`` (``Scene.nerf``, ``Camera.nerf``), ``preferences`` (the engine's Python);
 - ``scene/``: ``scene_io`` (the one bpy <-> plain-data bridge), ``geometry`` (camera maths, no
   bpy), ``shots`` (the one camera planner), ``blender_render`` (Blender's renderer, put back
-  afterwards), ``paths`` (folder settings);
+  afterwards), ``paths`` (folder settings), ``units`` (distances in messages, in the scene's
+  units);
 - ``jobs/``: ``process`` (child processes), ``engine_job`` (the engine's JSON-lines events),
   ``watcher`` (the one timer that watches every job), ``engine_python`` (Install Dependencies);
 - one folder per feature: ``export/`` (Export Dataset), ``train/`` (Train NeRF), ``views/``
