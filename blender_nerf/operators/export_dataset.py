@@ -93,6 +93,7 @@ class NERF_OT_export_dataset(bpy.types.Operator):
         try:
             job = ExportJob.start(context)
         except EXPORT_ERRORS as exc:
+            context.scene.nerf.job_status = str(exc)  # the panel says why, as the report does
             self.report({"ERROR"}, str(exc))
             return None
         self.report({"INFO"}, job.plan.subject_text)

@@ -133,6 +133,7 @@ def test_eevee_without_a_gpu_is_refused_before_rendering_or_rendered_with_cycles
         export(scene, tmp_path, rig_views=2, **ONE_VIEW)
     assert len(log) == 0 and not list(tmp_path.rglob("*.png"))
     assert before.changed() == {} and not scene.nerf.job_running
+    assert scene.nerf.job_status.startswith(advice)  # the panel says it too
 
     scene.nerf.cycles_without_gpu = True
     with RenderLog() as log:

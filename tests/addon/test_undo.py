@@ -11,6 +11,8 @@ bpy = pytest.importorskip("bpy")
 
 from addon_helpers import configure_fast_render  # noqa: E402
 
+from blender_nerf.jobs import watcher  # noqa: E402
+
 CHANGE_THE_SCENE = (
     "NERF_OT_export_dataset",
     "NERF_OT_train",
@@ -51,3 +53,16 @@ def test_undo_to_a_step_taken_while_a_job_ran_does_not_lock_the_panel(scene):
     bpy.ops.ed.undo()
     assert bpy.context.scene.nerf.job_running is False
     assert bpy.ops.nerf.train.poll() and bpy.ops.nerf.export_dataset.poll()
+
+
+def test_the_end_of_a_job_started_from_the_panel_is_one_undo_step(scene):
+    """From the panel a job ends in the timer, after its operator's step: the timer's report of
+    the end makes what it wrote (numbers, images) an undo step of its own."""
+    bpy.ops.ed.undo_push(message="start")
+    scene.nerf.rig_views = 3
+    bpy.ops.ed.undo_push(message="the artist's change")
+    scene.nerf.compare_psnr = 25.0  # what the end of a Compare writes
+    watcher._report("INFO", "Compared 1 view(s): PSNR 25.00 dB")
+    bpy.ops.ed.undo()
+    nerf = bpy.context.scene.nerf
+    assert nerf.compare_psnr == 0.0 and nerf.rig_views == 3
