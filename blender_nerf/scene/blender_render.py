@@ -308,9 +308,10 @@ def configure_render(
 
 
 def hide_ours(state: SceneState, scene: bpy.types.Scene) -> list[str]:
-    """Leave the add-on's own objects (imported NeRF planes, extracted meshes: ``scene.ours``)
-    out of the renders: ``hide_render`` on, put back by :meth:`SceneState.restore` exactly as it
-    was, also after a failure. Returns the names of the objects hidden, sorted."""
+    """Leave the add-on's own objects (imported NeRF planes, extracted meshes; see
+    :mod:`.ours`) out of the renders: ``hide_render`` on, put back by
+    :meth:`SceneState.restore` exactly as it was, also after a failure. Returns the names of the
+    objects hidden, sorted."""
     hidden = ours_in_render(scene)
     for ob in hidden:
         state.set(ob, "hide_render", True)

@@ -32,7 +32,7 @@ from ..scene.shots import Shot, safe_name
 SENSOR_WIDTH = 36.0  # mm; any value gives the same picture, this one is Blender's default
 MAX_CAMERAS = 10_000  # more make Blender slow to use (and to import again)
 TAG = "nerf_cameras"  # custom property on the collection: the file it came from
-MAKER = "Import Cameras"  # the add-on's mark on what it made (scene.ours)
+MAKER = "Import Cameras"  # the add-on's mark on what it made (scene/ours.py)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".exr", ".webp", ".tif", ".tiff")
 
 

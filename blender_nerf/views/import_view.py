@@ -8,7 +8,7 @@
 A camera rendered over several frames gets an image sequence. Every datablock made here carries
 the custom property ``nerf_import`` = the camera's name, so importing again for that camera
 updates the same image, plane, material and nodes instead of adding new ones; and everything
-made here, compositor nodes included, is marked as the add-on's own (``scene.ours``), so that
+made here, compositor nodes included, is marked as the add-on's own (``scene/ours.py``), so that
 Export and Compare leave it out. A plane shows in its own camera only (``views.own_camera``).
 :func:`plan_imports` checks everything before :func:`apply_import` changes anything.
 """
@@ -31,7 +31,7 @@ from ..scene.units import length
 from .own_camera import show_to_own_camera
 
 TAG = "nerf_import"
-MAKER = "Import View"  # the add-on's mark on what it made (scene.ours)
+MAKER = "Import View"  # the add-on's mark on what it made (scene/ours.py)
 NODE_IMAGE, NODE_OVER = "NeRF Background", "NeRF Alpha Over"
 AUTO_CLIP = 0.9  # the automatic plane distance stays inside this fraction of Clip End
 AUTO_BEHIND = 1.1  # and goes this far behind the farthest corner of the trained scene box
