@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=100, help="image width and height")
     p.add_argument("--views", type=int, default=60, help="training views (plus 4 val, 10 test)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--world", action="store_true", help="opaque images with an HDRI-like sky behind the scene"
+    )
     return parser
 
 
@@ -382,6 +385,7 @@ def cmd_toy(args) -> int:
         n_val=4,
         n_test=10,
         seed=args.seed,
+        world=args.world,
     )
     print(f"wrote the toy scene to {out}", file=sys.stderr)
     return 0

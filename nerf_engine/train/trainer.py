@@ -183,7 +183,8 @@ class Trainer:
             background = self.background.expand(cfg.batch_rays, 3)
             world = self.model.environment
             if cfg.random_background and world is None:
-                # alpha is learned right only if the background varies (a world is learned)
+                # alpha is learned right only if the background varies (with a learned world,
+                # the world is the background)
                 shape, device = background.shape, rgba.device
                 background = torch.rand(shape, device=device, generator=self.generator)
         self.optimizer.zero_grad(set_to_none=True)

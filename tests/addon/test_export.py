@@ -228,6 +228,18 @@ def test_opaque_background_when_transparency_is_off(scene, tmp_path):
         assert (rgba[..., 3] == 1).all()
 
 
+def test_the_report_says_how_the_world_behind_the_subject_is_handled(scene, tmp_path):
+    """The scene renders its world (Film > Transparent off): a transparent dataset says the
+    world is left out; an opaque one says training learns it as an environment."""
+    scene.render.film_transparent = False
+    views = {"rig_views": 2, "split_val": 0.0, "split_test": 0.0}
+    assert export(scene, tmp_path / "clear", **views) == {"FINISHED"}
+    assert "Background: transparent, so the scene's world is left out" in scene.nerf.job_status
+    assert export(scene, tmp_path / "opaque", film_transparent=False, **views) == {"FINISHED"}
+    assert "training learns it as an environment" in scene.nerf.job_status
+    assert scene.render.film_transparent is False
+
+
 def test_a_camera_that_clips_the_subject_is_warned_about(scene, tmp_path):
     from blender_nerf.export.plan import build_plan
 

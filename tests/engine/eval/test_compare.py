@@ -178,3 +178,21 @@ def test_an_empty_nerf_render_is_reported_not_scored(tmp_path):
     report = compare.compare(gt, nerf, tmp_path / "out2", use_matplotlib=False)
     assert report["psnr"] is None and report["ssim"] is None and report["n_scored"] == 0
     assert report["empty_views"] == ["a", "b"] and "every view" in report["notes"][0]
+
+
+def test_renders_that_show_their_learned_world_are_compared_as_they_are(tmp_path):
+    """A NeRF trained on opaque images renders the world behind it in its colour, with the
+    field's own alpha; render.json says ``"world": true`` and Compare takes the colour as it is
+    (compositing it over the background again would wash the world out)."""
+    gt, nerf = _folders(tmp_path, names=("a",), noise=0.0)
+    opaque = read_rgba(gt / "a.png")
+    opaque[..., 3] = 1.0  # Blender's render with the world behind the subject
+    write_png(gt / "a.png", opaque)
+    with_world = opaque.copy()
+    with_world[..., 3] = read_rgba(nerf / "a.png")[..., 3]  # the field's own opacity
+    write_png(nerf / "a.png", with_world)
+    washed = compare.compare(gt, nerf, tmp_path / "washed", use_matplotlib=False)
+    manifest = json.loads((nerf / "render.json").read_text())
+    (nerf / "render.json").write_text(json.dumps({**manifest, "world": True}))
+    report = compare.compare(gt, nerf, tmp_path / "out", use_matplotlib=False)
+    assert report["psnr"] == 100.0 and washed["psnr"] < 20
