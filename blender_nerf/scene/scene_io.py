@@ -168,6 +168,9 @@ def choose_subject(
     evaluated = [ob.evaluated_get(depsgraph) for ob in rendered]
     boxes = np.stack([_world_box(ob) for ob in evaluated])
     ground = ground_planes(boxes, np.array([tuple(ob.dimensions) for ob in evaluated]))
+    # what the add-on made is in only when the artist asked for it (Include NeRF Results): an
+    # imported image plane is flat and large, but it is not a floor to leave out
+    ground = [bool(g) and not is_ours(ob) for ob, g in zip(rendered, ground, strict=True)]
     kept = [ob for ob, g in zip(rendered, ground, strict=True) if not g]
     left_out = tuple(ob.name for ob, g in zip(rendered, ground, strict=True) if g)
     return Subject(kept, mode, left_out)
