@@ -135,6 +135,21 @@ def blender_pixels(scene, camera, points, w, h):
     return np.array([(v.x * w, (1.0 - v.y) * h) for v in ndc])
 
 
+def render_png(scene, path, camera=None):
+    """Blender's render of ``scene`` (through ``camera`` when given) written to ``path`` and read
+    back as a straight-alpha RGBA float array [H, W, 4], row 0 at the top."""
+    from blender_nerf.scene import scene_io
+
+    if camera is not None:
+        scene.camera = camera
+    scene.render.filepath = str(path)
+    scene.render.image_settings.file_format = "PNG"
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.render.use_file_extension = False
+    assert bpy.ops.render.render(write_still=True) == {"FINISHED"}
+    return scene_io.read_image(path)
+
+
 def configure_fast_render(scene, size=(32, 32), samples=1):
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"

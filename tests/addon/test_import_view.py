@@ -13,7 +13,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from addon_helpers import blender_pixels, time_limit, use_trained_run  # noqa: E402
+from addon_helpers import blender_pixels, render_png, time_limit, use_trained_run  # noqa: E402
 
 from blender_nerf.nerf_engine.data.images import composite  # noqa: E402
 from blender_nerf.scene import geometry, scene_io  # noqa: E402
@@ -24,16 +24,6 @@ from blender_nerf.views.import_view import TAG  # noqa: E402
 def _no_hang():
     with time_limit(120):
         yield
-
-
-def _render(scene, path: Path) -> np.ndarray:
-    """Blender's render of the scene as a straight-alpha RGBA array (row 0 at the top)."""
-    scene.render.filepath = str(path)
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.image_settings.color_mode = "RGBA"
-    scene.render.use_file_extension = False
-    assert bpy.ops.render.render(write_still=True) == {"FINISHED"}
-    return scene_io.read_image(path)
 
 
 def _odd_camera(scene):
@@ -80,7 +70,7 @@ def test_image_plane_fills_the_frame_and_shows_the_render_pixel_aligned(
     scene.render.film_transparent = True
     scene.view_settings.view_transform = "Standard"
     scene.cycles.filter_width = 0.01
-    seen = _render(scene, tmp_path / "through_the_camera.png")
+    seen = render_png(scene, tmp_path / "through_the_camera.png")
     nerf_image = scene_io.read_image(tmp_path / "render" / "Camera.png")
     assert np.abs(seen[..., 3] - nerf_image[..., 3]).max() <= 1.5 / 255
     error = composite(seen, (1, 1, 1)) - composite(nerf_image, (1, 1, 1))
@@ -144,7 +134,7 @@ def test_animation_imports_an_image_sequence_that_follows_the_frame(scene, train
     scene.cycles.filter_width = 0.01
     for frame in (2, 4):
         scene.frame_set(frame)
-        seen = _render(scene, tmp_path / f"seen_{frame}.png")
+        seen = render_png(scene, tmp_path / f"seen_{frame}.png")
         expected = scene_io.read_image(tmp_path / "render" / f"Camera_{frame:04d}.png")
         assert np.abs(seen[..., 3] - expected[..., 3]).max() <= 1.5 / 255, frame
 
@@ -161,7 +151,7 @@ def test_compositor_background_of_an_empty_scene_is_the_nerf_image(scene, traine
     assert render.use_compositing and render.film_transparent
     assert scene.view_settings.view_transform == "Standard"
 
-    result = _render(scene, tmp_path / "composited.png")
+    result = render_png(scene, tmp_path / "composited.png")
     expected = scene_io.read_image(tmp_path / "render" / "Camera.png")
     assert expected[..., 3].max() > 0.9 and expected[..., 3].min() < 0.1  # not a blank test
     assert np.abs(result[..., 3] - expected[..., 3]).max() <= 1 / 255 + 1e-6

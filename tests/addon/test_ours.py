@@ -16,7 +16,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from addon_helpers import export, read_all, time_limit, use_trained_run  # noqa: E402
+from addon_helpers import export, read_all, render_png, time_limit, use_trained_run  # noqa: E402
 
 from blender_nerf.compare.ground_truth import render_ground_truth  # noqa: E402
 from blender_nerf.nerf_engine.data.images import write_png  # noqa: E402
@@ -57,17 +57,6 @@ def _import_plane(scene, camera, folder: Path, colour, distance: float) -> bpy.t
     return next(ob for ob in bpy.data.objects if ob.get(TAG) == camera.name)
 
 
-def _render(scene, camera, path: Path) -> np.ndarray:
-    """Blender's render through ``camera`` (RGBA, straight alpha, row 0 at the top)."""
-    scene.camera = camera
-    scene.render.filepath = str(path)
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.image_settings.color_mode = "RGBA"
-    scene.render.use_file_extension = False
-    assert bpy.ops.render.render(write_still=True) == {"FINISHED"}
-    return scene_io.read_image(path)
-
-
 def _share(image: np.ndarray, colour) -> float:
     """The fraction of pixels that show ``colour`` (opaque, within 0.1)."""
     close = np.abs(image[..., :3] - colour).max(axis=-1) < 0.1
@@ -87,14 +76,14 @@ def test_compare_ground_truth_leaves_out_the_imported_plane(scene, tmp_path):
     camera = scene.camera
     plane = _import_plane(scene, camera, tmp_path / "render", GREEN, distance=20.0)
     assert ours.is_ours(plane) and ours.is_ours(plane.data) and ours.is_ours(plane.active_material)
-    behind = _render(scene, camera, tmp_path / "with_plane.png")
+    behind = render_png(scene, camera=camera, path=tmp_path / "with_plane.png")
     assert _share(behind, GREEN) > 0.5  # the plane fills the frame behind the cube
 
     gt = _ground_truth(scene, tmp_path / "gt")
     assert _share(gt, GREEN) == 0.0 and not plane.hide_render
     assert scene.nerf.include_ours is False  # off unless the artist asks
     plane.hide_render = True
-    without = _render(scene, camera, tmp_path / "without_plane.png")
+    without = render_png(scene, camera=camera, path=tmp_path / "without_plane.png")
     assert np.abs(gt - without).max() <= 1 / 255 + 1e-6  # as if the plane were not there
     assert 0.05 < np.mean(gt[..., 3] > 0.5) < 0.9  # the cube, on a transparent background
 
@@ -117,7 +106,7 @@ def test_compare_after_import_view_scores_against_the_scene_not_the_plane(
     plane.hide_render = True
     scene.view_settings.view_transform = "Standard"  # as Compare renders
     scene.render.film_transparent = True
-    without = _render(scene, scene.camera, tmp_path / "without_plane.png")
+    without = render_png(scene, camera=scene.camera, path=tmp_path / "without_plane.png")
     assert np.abs(gt - without).max() <= 1 / 255 + 1e-6  # the scene, not the NeRF's picture
 
 
@@ -196,9 +185,9 @@ def test_an_image_plane_shows_in_its_own_camera_only(scene, tmp_path):
     near = _import_plane(scene, second, tmp_path / "render_b", BLUE, distance=5.0)
     bpy.data.objects["Cube"].hide_render = True
 
-    seen = _render(scene, first, tmp_path / "first.png")
+    seen = render_png(scene, camera=first, path=tmp_path / "first.png")
     assert _share(seen, RED) > 0.9 and _share(seen, BLUE) == 0.0  # the nearer plane: hidden
-    seen = _render(scene, second, tmp_path / "second.png")
+    seen = render_png(scene, camera=second, path=tmp_path / "second.png")
     assert _share(seen, BLUE) > 0.9 and _share(seen, RED) == 0.0
 
     for camera, shown, hidden in ((first, far, near), (second, near, far), (first, far, near)):
