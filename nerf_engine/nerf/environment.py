@@ -18,6 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# What training says when it learns the world (``model.environment`` "auto" on opaque images).
+OPAQUE_NOTE = (
+    "The training images are opaque (no transparency: the world was rendered behind the "
+    "subject), so the world is learned as an environment — a background that depends only on "
+    "the view direction — behind the NeRF; renders show it, and their alpha is the NeRF's own "
+    "opacity. For a clean cut-out, export with a transparent film instead."
+)
+
 
 def direction_to_equirect(rays_d: torch.Tensor) -> torch.Tensor:
     """Unit directions [N, 3] -> equirectangular coordinates [N, 2] in [−1, 1]: (longitude / π,

@@ -43,6 +43,7 @@ from ..data.run_folder import RunFolder
 from ..data.scene_box import SceneBox, scene_box
 from ..eval.metrics import mse_to_psnr
 from ..eval.renderer import Renderer
+from ..nerf.environment import OPAQUE_NOTE
 from ..nerf.model import NeRF, autocast, render_rays
 from ..nerf.pixel_sampler import PixelSampler
 from ..nerf.rays import CameraTensors, RayBounds
@@ -85,12 +86,6 @@ class StepStats(NamedTuple):
 
 # Points per cell measured by the grid refresh that ends the warm-up (a one-off ~8 refreshes).
 WARMUP_END_SAMPLES = 8
-OPAQUE_NOTE = (
-    "The training images are opaque (no transparency: the world was rendered behind the "
-    "subject), so the world is learned as an environment — a background that depends only on "
-    "the view direction — behind the NeRF; renders show it, and their alpha is the NeRF's own "
-    "opacity. For a clean cut-out, export with a transparent film instead."
-)
 
 
 class Trainer:
@@ -182,9 +177,7 @@ class Trainer:
             rays_o, rays_d, rgba = self.sampler.sample(cfg.batch_rays, self.generator, crop)
             background = self.background.expand(cfg.batch_rays, 3)
             world = self.model.environment
-            if cfg.random_background and world is None:
-                # alpha is learned right only if the background varies (with a learned world,
-                # the world is the background)
+            if cfg.random_background and world is None:  # a varying background teaches alpha
                 shape, device = background.shape, rgba.device
                 background = torch.rand(shape, device=device, generator=self.generator)
         self.optimizer.zero_grad(set_to_none=True)

@@ -12,8 +12,9 @@ from engine_helpers import tiny_config
 from nerf_engine.checkpoint import load_run
 from nerf_engine.config import with_overrides
 from nerf_engine.eval.evaluate import evaluate_run
+from nerf_engine.nerf.environment import OPAQUE_NOTE
 from nerf_engine.tools.toy_scene import make_toy_dataset
-from nerf_engine.train.trainer import OPAQUE_NOTE, Trainer, train
+from nerf_engine.train.trainer import Trainer, train
 
 STEPS = 150
 
