@@ -126,6 +126,9 @@ class TrainConfig:
     # torch.compile the two MLPs (dynamic shapes): faster steps after a one-off compilation; needs
     # a C++ compiler on the CPU. Off by default: the compilation costs more than a preview saves.
     compile: bool = False
+    # CPU under bf16: each hidden layer's bias and ReLU fused into its oneDNN matmul, with a
+    # hand-written backward (nerf/fused.py); a speed switch only (docs/benchmarks.md)
+    fused_layers: bool = True
 
     @property
     def until_budget(self) -> bool:

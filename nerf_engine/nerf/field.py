@@ -10,6 +10,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from .encoding import PositionalEncoding
+from .fused import linear_relu
 from .triplane import TriPlaneEncoding
 
 
@@ -44,6 +45,9 @@ class NeRFField(nn.Module):
         self.view_feature = nn.Linear(cfg.width, cfg.view_width)
         self.view_direction = nn.Linear(self.dir_enc.out_dim, cfg.view_width, bias=False)
         self.rgb_head = nn.Linear(cfg.view_width, 3)
+        # hidden layers in one oneDNN call on CPUs under bf16 (:mod:`.fused`); a speed switch
+        # only (same parameters, same maths), set from TrainConfig.fused_layers
+        self.fused_layers = True
 
     def density(self, raw: torch.Tensor) -> torch.Tensor:
         if self.cfg.density_activation == "relu":
@@ -59,7 +63,7 @@ class NeRFField(nn.Module):
         for i, layer in enumerate(self.trunk):
             if i == self.cfg.skip_layer and i > 0:
                 h = torch.cat([x_enc, h], dim=-1)
-            h = F.relu(layer(h))
+            h = linear_relu(layer, h, self.fused_layers)
         return h
 
     def forward(

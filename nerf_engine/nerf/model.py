@@ -115,12 +115,15 @@ class NeRF(nn.Module):
             return None
         return weight * sum(f.pos_enc.total_variation() for f in self.fields)
 
-    def compile_fields(self) -> None:
-        """``torch.compile`` both networks' ``forward`` in place (parameter names unchanged, so
-        checkpoints stay interchangeable). Packed batches vary in size, hence ``dynamic=True``;
-        :func:`padded_count` keeps the number of distinct sizes small."""
-        for field in (self.coarse, self.fine):
-            if field is not None:
+    def speed_switches(self, compile: bool = False, fused_layers: bool = True) -> None:
+        """Switches that change speed, never parameters or results beyond rounding (checkpoints
+        stay interchangeable). ``compile``: ``torch.compile`` both networks' ``forward`` in place;
+        packed batches vary in size, hence ``dynamic=True`` (:func:`padded_count` keeps the
+        number of distinct sizes small). ``fused_layers``: hidden layers in one oneDNN call on
+        CPUs under bf16 (:mod:`.fused`)."""
+        for field in self.fields:
+            field.fused_layers = fused_layers
+            if compile:
                 field.compile(dynamic=True)
 
     def forward(

@@ -16,6 +16,7 @@ SWITCHES = {
     "accel": ACCEL,
     "noaccel": NO_ACCEL,
     "compile": {"compile": True},
+    "unfused": {"fused_layers": False},
     # the clock, not the preset's step count, ends training (as `train --max-seconds S` does):
     # what a time budget buys when the preset alone would stop sooner
     "clock": {"steps": 0},

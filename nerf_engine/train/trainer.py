@@ -130,8 +130,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb()))
         self.model.to(self.device)
-        if config.compile:
-            self.model.compile_fields()
+        self.model.speed_switches(compile=config.compile, fused_layers=config.fused_layers)
         self.optimizer = torch.optim.Adam(self.model.parameter_groups(config.lr))
         self.generator = new_generator(self.device, config.seed)
         self.dtype = autocast_dtype(config.mixed_precision, self.device)
