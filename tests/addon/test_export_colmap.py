@@ -14,11 +14,16 @@ bpy = pytest.importorskip("bpy")
 OpenEXR = pytest.importorskip("OpenEXR")
 plyfile = pytest.importorskip("plyfile")
 
-from addon_helpers import configure_fast_render, export, scene_fingerprint  # noqa: E402
+from addon_helpers import (  # noqa: E402
+    FailingRenderer,
+    configure_fast_render,
+    export,
+    scene_fingerprint,
+)
 from PIL import Image  # noqa: E402
 
 from blender_nerf.nerf_engine.data.cameras import look_at  # noqa: E402
-from blender_nerf.scene import scene_io  # noqa: E402
+from blender_nerf.scene import blender_render, scene_io  # noqa: E402
 
 
 def _cameras(scene):
@@ -151,6 +156,30 @@ def test_points_need_depth(scene, tmp_path):
         _export(scene, tmp_path, export_depth=False)
     assert scene_fingerprint(scene) == before
     assert not (tmp_path / "points3d.ply").exists()
+
+
+def test_replacing_the_images_retires_the_model_and_points(scene, tmp_path, monkeypatch):
+    """Like the transforms files: an export that replaces images and stops midway leaves no
+    COLMAP model or points3d.ply describing the old views; exporting again writes new ones."""
+    configure_fast_render(scene, size=(16, 16))
+    options = {"rig_views": 3, "split_val": 0, "split_test": 0, "export_depth": True,
+               "export_colmap": True, "export_points": True}  # fmt: skip
+    assert export(scene, tmp_path, **options) == {"FINISHED"}
+    written = ["points3d.ply", "sparse/0/cameras.txt", "sparse/0/images.txt",
+               "sparse/0/points3D.txt"]  # fmt: skip
+    assert all((tmp_path / name).is_file() for name in written)
+    monkeypatch.setattr(blender_render, "render_still", FailingRenderer(fail_at=2))
+    with pytest.raises(RuntimeError, match=r"sparse/0/images\.txt.* were removed"):
+        export(scene, tmp_path, rig_seed=7)
+    assert not any((tmp_path / name).exists() for name in written)
+    monkeypatch.undo()
+    assert export(scene, tmp_path) == {"FINISHED"}
+    images, points = _read_model(tmp_path / "sparse" / "0")
+    frames = json.loads((tmp_path / "transforms_train.json").read_text())["frames"]
+    for name, _, (rot, t), _ in images.values():
+        (frame,) = [f for f in frames if f["file_path"].lstrip("./") + ".png" == name]
+        assert np.allclose(-rot.T @ t, np.array(frame["transform_matrix"])[:3, 3], atol=1e-6)
+    assert len(points) > 0
 
 
 def test_import_cameras_reads_the_colmap_model_back(scene, tmp_path):
