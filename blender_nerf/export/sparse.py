@@ -6,8 +6,8 @@ The points are the training views' pixels back-projected to their exported depth
 (``nerf_engine.data.point_cloud``: at most 100 000, an equal share per view); with both options on,
 ``points3D.txt`` holds the same points, each observed by the view and pixel that made it. Held-out
 views (val, test) are left out of both: a splatting tool trains on every image of the model.
-Image names are relative to the dataset folder (``train/r_0.png``): point a tool's image folder at
-the dataset folder.
+Image names are relative to the dataset folder (``train/r_0.png``); docs/formats.md says which
+image folder each tool wants.
 """
 
 from __future__ import annotations
