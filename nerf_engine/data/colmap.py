@@ -80,18 +80,18 @@ class Observations:
 
 def colmap_pose(camera_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """COLMAP's ``(qvec [4] as w, x, y, z; tvec [3])`` of an OpenGL-axes c2w [4, 4] (or [3, 4])."""
-    c2w = np.eye(4)
-    c2w[:3, :] = np.asarray(camera_to_world, dtype=np.float64)[:3, :4]
-    w2c = np.linalg.inv(c2w @ GL_TO_CV)
-    return rotation_to_quaternion(w2c[:3, :3]), w2c[:3, 3].copy()
+    c2w = np.asarray(camera_to_world, dtype=np.float64)[:3, :4]
+    rotation = (c2w[:, :3] @ GL_TO_CV[:3, :3]).T  # a rigid inverse: R⁻¹ = Rᵀ, t = −Rᵀ·centre
+    return rotation_to_quaternion(rotation), -rotation @ c2w[:, 3]
 
 
 def camera_to_world_from_colmap(qvec, tvec) -> np.ndarray:
     """Our OpenGL-axes c2w [4, 4] from COLMAP's world-to-camera ``qvec`` (w, x, y, z), ``tvec``."""
-    w2c = np.eye(4)
-    w2c[:3, :3] = quaternion_to_rotation(qvec)
-    w2c[:3, 3] = np.asarray(tvec, dtype=np.float64)
-    return np.linalg.inv(w2c) @ GL_TO_CV
+    rotation = quaternion_to_rotation(qvec)
+    c2w = np.eye(4)
+    c2w[:3, :3] = rotation.T @ GL_TO_CV[:3, :3]
+    c2w[:3, 3] = -rotation.T @ np.asarray(tvec, dtype=np.float64)
+    return c2w
 
 
 def rotation_to_quaternion(rotation: np.ndarray) -> np.ndarray:
@@ -165,7 +165,7 @@ def _header(*lines: str) -> list[str]:
 
 
 def _nums(values) -> str:
-    return " ".join(f"{float(v):.17g}" for v in values)
+    return " ".join(repr(float(v)) for v in values)  # the shortest text that reads back exactly
 
 
 def _images_lines(views, camera_ids, points: Observations | None) -> list[str]:
@@ -185,7 +185,12 @@ def _images_lines(views, camera_ids, points: Observations | None) -> list[str]:
         camera = camera_ids[view.intrinsics]
         lines.append(f"{index + 1} {_nums(qvec)} {_nums(tvec)} {camera} {view.name}")
         ids = seen[index]
-        lines.append(" ".join(f"{_nums(points.pixel[i])} {i + 1}" for i in ids) if len(ids) else "")
+        if not len(ids):
+            lines.append("")
+            continue
+        x, y = points.pixel[ids, 0].tolist(), points.pixel[ids, 1].tolist()
+        triples = zip(x, y, (ids + 1).tolist(), strict=True)
+        lines.append(" ".join(f"{a!r} {b!r} {i}" for a, b, i in triples))
     return lines
 
 
@@ -210,12 +215,14 @@ def _points_lines(points: Observations | None) -> list[str]:
     index_in_view = np.zeros(n, dtype=np.int64)
     for ids in _per_view(points, int(points.view.max()) + 1):
         index_in_view[ids] = np.arange(len(ids))
-    for i in range(n):
-        r, g, b = (int(c) for c in points.rgb[i])
-        lines.append(
-            f"{i + 1} {_nums(points.xyz[i])} {r} {g} {b} 0 {int(points.view[i]) + 1} "
-            f"{index_in_view[i]}"
-        )
+    columns = [
+        range(1, n + 1),
+        *np.asarray(points.xyz, dtype=np.float64).T.tolist(),
+        *np.asarray(points.rgb).astype(np.int64).T.tolist(),
+        (points.view + 1).tolist(),
+        index_in_view.tolist(),
+    ]
+    lines += ["%d %r %r %r %d %d %d 0 %d %d" % row for row in zip(*columns, strict=True)]  # noqa: UP031
     return lines
 
 
