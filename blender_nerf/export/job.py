@@ -68,7 +68,7 @@ class ExportJob:
         self.finished = False
         self.closed = False
         self.removed_splits: list[str] = []
-        self.retired: list[str] = []  # transforms files removed because their images change
+        self.retired: list[str] = []  # files describing images that change (transforms, COLMAP)
         self.sparse_note = ""  # what write_sparse wrote, for the report
         self.rig_camera: bpy.types.Object | None = None
         self.staging = plan.root / STAGING

@@ -8,11 +8,11 @@ import json
 import math
 
 import numpy as np
+import plyfile  # an independent PLY reader (requirements-dev.txt)
 import pytest
 
 bpy = pytest.importorskip("bpy")
 OpenEXR = pytest.importorskip("OpenEXR")
-plyfile = pytest.importorskip("plyfile")
 
 from addon_helpers import (  # noqa: E402
     FailingRenderer,

@@ -4,6 +4,7 @@ on every branch, reading what other tools write, and the points' size rule."""
 from __future__ import annotations
 
 import numpy as np
+import plyfile  # an independent PLY reader (requirements-dev.txt)
 import pytest
 
 from nerf_engine.data.cameras import Intrinsics, look_at, project_points
@@ -111,7 +112,6 @@ def test_size_rule_shares_the_points_between_views():
 
 
 def test_ply_reads_back_with_plyfile(tmp_path):
-    plyfile = pytest.importorskip("plyfile")
     xyz = np.array([[0.5, -1.0, 2.0], [3.0, 4.0, -5.25]])
     rgb = np.array([[255, 0, 7], [1, 2, 3]], dtype=np.uint8)
     write_ply(tmp_path / "points3d.ply", xyz, rgb)
