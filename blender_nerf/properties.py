@@ -312,6 +312,20 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         description="Also write a black and white picture of where the subject is (PNG)",
         default=False,
     )
+    export_colmap: BoolProperty(
+        name="Also Write COLMAP",
+        description="Also write the training cameras as a COLMAP model (sparse/0/, text), which "
+        "COLMAP, nerfstudio and Gaussian-splatting tools read; with Points for Splatting it "
+        "holds the same points",
+        default=False,
+    )
+    export_points: BoolProperty(
+        name="Points for Splatting",
+        description="Also write points3d.ply: up to 100,000 coloured points on the surfaces the "
+        "training views see, from their depth (needs Depth), where Gaussian-splatting tools "
+        "start from",
+        default=False,
+    )
     keep_blur: BoolProperty(
         name="Keep Blur",
         description="Render the dataset and Compare's pictures with the scene's motion blur and "

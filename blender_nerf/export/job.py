@@ -45,6 +45,7 @@ from ..scene.paths import GENERATOR
 from ..scene.scene_io import SceneError
 from ..scene.shots import Shot
 from .plan import ExportPlan, RigLens, build_plan
+from .sparse import stale_files, write_sparse
 
 MANIFEST = ".nerf_export.json"
 STAGING = ".nerf_staging"
@@ -67,7 +68,8 @@ class ExportJob:
         self.finished = False
         self.closed = False
         self.removed_splits: list[str] = []
-        self.retired: list[str] = []  # transforms files removed because their images change
+        self.retired: list[str] = []  # files describing images that change (transforms, COLMAP)
+        self.sparse_note = ""  # what write_sparse wrote, for the report
         self.rig_camera: bpy.types.Object | None = None
         self.staging = plan.root / STAGING
         self._manifest = _read_manifest(plan.root / MANIFEST)
@@ -112,6 +114,11 @@ class ExportJob:
                 return True
         with _writing("the transforms files", self.plan.root):
             self._write_dataset()
+        with _writing("the COLMAP model and points", self.plan.root):
+            train = [(v, self._outputs(v)) for v in self.plan.views if v.split == "train"]
+            self.sparse_note = write_sparse(
+                self.plan.root, train, colmap=self.plan.colmap, points=self.plan.points
+            )
         self.finished = True
         self._show_status()
         return False
@@ -160,7 +167,7 @@ class ExportJob:
                 "images; Include NeRF Results puts it in)"
             )
         background = self.plan.background_note()
-        notes = [background] if background else []
+        notes = [note for note in (background, self.sparse_note) if note]
         return " ".join([text + ".", *render_notes(self.state), *notes, self.plan.subject_text])
 
     # --- setup -----------------------------------------------------------------------------
@@ -247,11 +254,10 @@ class ExportJob:
             return
         if self._manifest.get(view.name) == fingerprint:
             return  # the same view rendered again (Re-render Existing): the files stay true
-        for split in SPLITS:
-            path = self.plan.root / f"transforms_{split}.json"
-            if path.is_file():
-                path.unlink()
-                self.retired.append(path.name)
+        paths = [self.plan.root / f"transforms_{split}.json" for split in SPLITS]
+        for path in [p for p in paths if p.is_file()] + stale_files(self.plan.root):
+            path.unlink()
+            self.retired.append(path.relative_to(self.plan.root).as_posix())
 
     def _camera_for(self, view: Shot) -> bpy.types.Object:
         if view.camera is None:

@@ -62,6 +62,8 @@ class ExportPlan:
     rig_lens: RigLens | None = None
     depth: bool = False
     mask: bool = False
+    colmap: bool = False  # also a COLMAP model of the training views (export/sparse.py)
+    points: bool = False  # also points3d.ply from the training views' depth
     transparent: bool = True
     include_ours: bool = False  # render and bound what the add-on made too
     left_out: list[str] = field(default_factory=list)  # what the add-on made, left out
@@ -95,6 +97,11 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         scene, "compositing_node_group"
     ):
         raise SceneError("Depth and mask export need Blender 5.0 or newer; turn them off.")
+    if settings.export_points and not settings.export_depth:
+        raise SceneError(
+            "Points for Splatting are made from each view's depth; turn on Depth too (or turn "
+            "Points for Splatting off)."
+        )
     inside_out = settings.camera_source == "RIG" and settings.rig_inside_out
     chosen = scene_io.choose_subject(
         context, settings.subject, keep_ground=inside_out, include_ours=settings.include_ours
@@ -127,6 +134,8 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
         rig_lens=rig_lens,
         depth=settings.export_depth,
         mask=settings.export_mask,
+        colmap=settings.export_colmap,
+        points=settings.export_points,
         transparent=settings.film_transparent,
         include_ours=settings.include_ours,
         left_out=[] if settings.include_ours else _left_out(scene),

@@ -132,7 +132,8 @@ class NERF_OT_import_view(bpy.types.Operator):
 
 class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
     """Create the cameras of a NeRF dataset, with their exact lenses, from its transforms file
-    (ours, NeRF-synthetic, instant-ngp, nerfstudio) or from every split of a dataset folder"""
+    (ours, NeRF-synthetic, instant-ngp, nerfstudio), from every split of a dataset folder, or
+    from a COLMAP text model (sparse/0 folder, cameras.txt or images.txt)"""
 
     bl_idname = "nerf.import_cameras"
     bl_label = "Import Cameras"
@@ -140,7 +141,7 @@ class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
 
     filename_ext = ".json"
     filter_glob: StringProperty(
-        default="*.json", description="Which files the file browser shows", options={"HIDDEN"}
+        default="*.json;*.txt", description="Which files the file browser shows", options={"HIDDEN"}
     )
 
     @classmethod
@@ -149,7 +150,10 @@ class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         if not self.filepath:
-            self.report({"ERROR"}, "No file: choose a transforms .json or a dataset folder.")
+            self.report(
+                {"ERROR"},
+                "No file: choose a transforms .json, a dataset folder or a COLMAP sparse/0 folder.",
+            )
             return {"CANCELLED"}
         if self.filepath.startswith("//") and not bpy.data.filepath:
             self.report(
@@ -160,7 +164,10 @@ class NERF_OT_import_cameras(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         path = Path(bpy.path.abspath(self.filepath))
         if not path.exists():
-            self.report({"ERROR"}, f"'{path}' does not exist: choose a transforms .json file.")
+            self.report(
+                {"ERROR"},
+                f"'{path}' does not exist: choose a transforms .json file or a COLMAP model.",
+            )
             return {"CANCELLED"}
         try:
             collection, note, warnings = import_cameras.import_cameras(context, path)

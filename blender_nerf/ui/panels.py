@@ -177,6 +177,10 @@ def _draw_output(layout, scene) -> None:
     col.prop(nerf, "include_ours")
     col.prop(nerf, "export_depth")
     col.prop(nerf, "export_mask")
+    col.prop(nerf, "export_colmap")
+    row = col.row()
+    row.active = nerf.export_depth  # the points come from the depth
+    row.prop(nerf, "export_points")
     col.prop(nerf, "keep_blur")
     col.prop(nerf, "cycles_without_gpu")
     col.prop(nerf, "overwrite")

@@ -1,6 +1,7 @@
 """Import Cameras: Blender cameras with exact intrinsics from a transforms file (ours,
-NeRF-synthetic, instant-ngp or nerfstudio), so a NeRF trained on a dataset made elsewhere can be
-rendered (and compared) from Blender cameras.
+NeRF-synthetic, instant-ngp or nerfstudio) or a COLMAP text model (a ``sparse/0`` folder, a
+dataset folder holding one, or its ``cameras.txt``/``images.txt``), so a NeRF trained on a dataset
+made elsewhere can be rendered (and compared) from Blender cameras.
 
 :func:`camera_lens` inverts :func:`~..scene.geometry.blender_intrinsics`: a horizontal sensor
 fit, the focal length and lens shift from ``fl_x``, ``cx``, ``cy``; ``fl_y`` ≠ ``fl_x`` becomes
@@ -22,6 +23,7 @@ from pathlib import Path
 import bpy
 
 from ..nerf_engine.data.cameras import Intrinsics
+from ..nerf_engine.data.colmap import find_model, read_colmap_text
 from ..nerf_engine.data.dataset import SPLITS, read_transforms
 from ..nerf_engine.data.frames import describe
 from ..scene import scene_io
@@ -43,6 +45,9 @@ def read_camera_frames(
     after the cameras to make (images need not exist; frames without any size get
     ``default_size``), and warnings for the user. Raises SceneError naming the file and the
     problem."""
+    model = find_model(path)
+    if model is not None and not _transforms_files(path):
+        return _colmap_frames(model)
     try:
         if path.is_dir():
             files = [(f"{s}_", path / f"transforms_{s}.json") for s in SPLITS]
@@ -50,7 +55,10 @@ def read_camera_frames(
             if not files and (path / "transforms.json").is_file():
                 files = [("", path / "transforms.json")]
             if not files:
-                raise SceneError(f"'{path}' holds no transforms file to import cameras from.")
+                raise SceneError(
+                    f"'{path}' holds no transforms file and no COLMAP model (sparse/0/cameras.txt"
+                    " and images.txt) to import cameras from."
+                )
         else:
             files = [("", path)]
         splits = [
@@ -77,6 +85,35 @@ def read_camera_frames(
             f"{len(distorted)} camera(s) have lens distortion ({describe(distorted[0].distortion)})"
             "; Blender cameras are pinhole, so only the pinhole part (fl_x, fl_y, cx, cy) was "
             "imported — the camera the engine trains on after undistorting the images."
+        )
+    return frames, warnings
+
+
+def _transforms_files(path: Path) -> bool:
+    """Whether ``path`` is, or is a folder with, a transforms file (they win over COLMAP)."""
+    if path.is_file():
+        return path.suffix.lower() == ".json"
+    names = [f"transforms_{s}.json" for s in SPLITS] + ["transforms.json"]
+    return any((path / name).is_file() for name in names)
+
+
+def _colmap_frames(model: Path) -> tuple[list[Shot], list[str]]:
+    """The images of a COLMAP text model as shots named after their files ('train/r_0.png' ->
+    'train_r_0'), and a warning for distorting cameras."""
+    try:
+        views = read_colmap_text(model)
+    except ValueError as exc:  # DatasetError: names the file and line
+        raise SceneError(f"Cannot import cameras: {exc}") from exc
+    frames = [
+        Shot(safe_name(_stem(v.name.replace("/", "_"))), v.camera_to_world, v.intrinsics)
+        for v in views
+    ]
+    distorted = [v for v in views if v.distortion is not None]
+    warnings = []
+    if distorted:
+        warnings.append(
+            f"{len(distorted)} camera(s) have lens distortion ({describe(distorted[0].distortion)})"
+            "; Blender cameras are pinhole, so only the pinhole part (fx, fy, cx, cy) was imported."
         )
     return frames, warnings
 
