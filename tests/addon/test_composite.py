@@ -84,7 +84,7 @@ def _behind_the_subject(scene):
     ahead = -eye / np.linalg.norm(eye)
     side = np.cross(ahead, (0.0, 0.0, 1.0))
     side /= np.linalg.norm(side)
-    bpy.ops.mesh.primitive_cube_add(size=1.2, location=tuple(1.9 * ahead + 1.0 * side))
+    bpy.ops.mesh.primitive_cube_add(size=1.2, location=tuple(1.9 * ahead + 1.7 * side))
     cg = bpy.context.object
     material = bpy.data.materials.new("Red")
     material.diffuse_color = (0.8, 0.05, 0.05, 1.0)
@@ -104,6 +104,7 @@ def _over_white(rgba):
 
 def test_depth_compositing_hides_what_the_nerf_hides(scene, trained_run, tmp_path):
     nerf = use_trained_run(scene, trained_run, tmp_path / "render")
+    scene.render.resolution_x = scene.render.resolution_y = 40  # the cube's edges in more pixels
     nerf.render_depth = True
     assert bpy.ops.nerf.render_views() == {"FINISHED"}, nerf.job_status
     scene.render.film_transparent = True
@@ -135,7 +136,7 @@ def test_depth_compositing_hides_what_the_nerf_hides(scene, trained_run, tmp_pat
     psnr_over = _psnr(_over_white(alpha_over)[cube], reference)
     print(f"CG cube's pixels: Z Combine {psnr_depth:.2f} dB, Alpha Over {psnr_over:.2f} dB")
     assert psnr_depth > psnr_over + 6.0
-    assert psnr_depth > 20.0
+    assert psnr_depth > 17.0  # the rest is the tiny NeRF's own error in colour
     # where the NeRF's cube is in front, the composite shows it (white-ish), not the red cube
     red = lambda image: image[..., 0] - image[..., 1]  # noqa: E731
     assert (
@@ -157,12 +158,13 @@ def test_depth_compositing_without_depth_is_refused_before_any_change(scene, tra
 
 def _sphere_above_the_subject():
     """A CG sphere whose shadow (from the default Light) falls on the default cube's top."""
-    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.3, location=(0.8, 0.2, 1.8))
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.4, location=(0.8, 0.2, 1.9))
     return bpy.context.object
 
 
 def test_shadow_catcher_casts_cg_shadows_on_the_nerf(scene, trained_run, tmp_path):
     nerf = use_trained_run(scene, trained_run, tmp_path / "render")
+    scene.render.resolution_x = scene.render.resolution_y = 40  # the shadow in more pixels
     scene.cycles.samples = 32  # the Shadow Catcher pass is a ratio of two noisy estimates
     assert bpy.ops.nerf.render_views() == {"FINISHED"}, nerf.job_status
     scene.render.film_transparent = True
@@ -173,17 +175,17 @@ def test_shadow_catcher_casts_cg_shadows_on_the_nerf(scene, trained_run, tmp_pat
     sphere.hide_render = True
     unshadowed = _over_white(render_png(scene, tmp_path / "blender_unshadowed.png"))
     sphere.hide_render = False
-    subject.hide_render = True  # the NeRF stands in for it, and a mesh of its surface ...
-    bpy.ops.mesh.primitive_cube_add(size=2.0)
-    stand_in = bpy.context.object
+    subject.hide_render = True  # the NeRF stands in for it, and a mesh of its surface:
     sphere_alone = render_png(scene, tmp_path / "sphere_alone.png")
-    shadow = (unshadowed - full).mean(-1) > 0.15  # Blender darkens these by the sphere's shadow
+    shadow = (unshadowed - full).mean(-1) > 0.1  # Blender darkens these by the sphere's shadow
     shadow &= sphere_alone[..., 3] < 0.01
-    assert shadow.sum() >= 4
+    assert shadow.sum() >= 10
 
     nerf.import_target = "COMPOSITOR"
     assert bpy.ops.nerf.import_view() == {"FINISHED"}
     without = _over_white(render_png(scene, tmp_path / "without_catcher.png"))
+    bpy.ops.mesh.primitive_cube_add(size=2.0)
+    stand_in = bpy.context.object
     nerf.import_use_shadow_catcher, nerf.import_shadow_catcher = True, stand_in
     assert bpy.ops.nerf.import_view() == {"FINISHED"}
     assert stand_in.is_shadow_catcher and stand_in[WAS_CATCHER] is False
@@ -192,11 +194,17 @@ def test_shadow_catcher_casts_cg_shadows_on_the_nerf(scene, trained_run, tmp_pat
 
     darker = (without - with_catcher).mean(-1)[shadow]
     error = np.abs(with_catcher - full).mean(-1)[shadow]
-    print(f"shadow pixels: {shadow.sum()}, darker by {darker.mean():.3f}, "
-          f"|composite - Blender| {error.mean():.3f} (without the catcher "
-          f"{np.abs(without - full).mean(-1)[shadow].mean():.3f})")  # fmt: skip
-    assert darker.mean() > 0.15
-    assert error.mean() < 0.08  # the tiny NeRF's own error in colour, and the pass's noise
+    error_without = np.abs(without - full).mean(-1)[shadow]
+    # how much of the light the shadow takes, in the composite and in Blender's render
+    kept = with_catcher.mean(-1)[shadow] / without.mean(-1)[shadow]
+    kept_blender = full.mean(-1)[shadow] / unshadowed.mean(-1)[shadow]
+    print(f"shadow pixels: {shadow.sum()}, darker by {darker.mean():.3f}, |composite - "
+          f"Blender| {error.mean():.3f} (without the catcher {error_without.mean():.3f}), light "
+          f"kept {kept.mean():.3f} (Blender {kept_blender.mean():.3f})")  # fmt: skip
+    assert darker.mean() > 0.1
+    assert np.abs(kept - kept_blender).mean() < 0.1
+    assert error.mean() < 0.5 * error_without.mean()
+    assert error.mean() < 0.06  # the tiny NeRF's own error in colour, and the pass's noise
     # the stand-in mesh itself never shows: outside the shadow the composite is the NeRF's
     elsewhere = ~shadow & (sphere_alone[..., 3] < 0.01)
     assert np.abs(with_catcher - without).mean(-1)[elsewhere].mean() < 0.02
