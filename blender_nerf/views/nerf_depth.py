@@ -94,8 +94,14 @@ def planar_depth_image(camera: str, sources: list[DepthSource]) -> bpy.types.Ima
     for source in sources:
         target = source.path.parent / f"{source.name}{SUFFIX}"
         tmp = target.with_name(f".{target.stem}.tmp.exr")
-        scene_io.write_exr(tmp, planar_depth(source))
-        os.replace(tmp, target)
+        try:
+            scene_io.write_exr(tmp, planar_depth(source))
+            os.replace(tmp, target)
+        except (OSError, RuntimeError) as exc:  # Blender's image save raises RuntimeError
+            raise SceneError(
+                f"Cannot write the NeRF's depth '{target}' ({exc}): make the Render Folder "
+                "writable, or render into another one."
+            ) from exc
         files.append(target)
     image = next((im for im in bpy.data.images if im.get(DEPTH_TAG) == camera), None)
     if image is None:
