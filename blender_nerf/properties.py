@@ -18,6 +18,7 @@ from bpy.props import (
 )
 
 from .nerf_engine.config import DEVICES, PRESET_SUMMARIES, PRESETS
+from .properties_composite import CompositeSettings
 
 # Blender 4.5+ warns about "//" paths unless a path property says it supports them.
 RELATIVE_PATH = (
@@ -107,7 +108,7 @@ class NERF_PG_camera(bpy.types.PropertyGroup):
     )
 
 
-class NERF_PG_scene(bpy.types.PropertyGroup):
+class NERF_PG_scene(CompositeSettings, bpy.types.PropertyGroup):
     """Everything the NeRF panel sets (``scene.nerf``); scripts set these and call the operators."""
 
     # --- dataset export ---

@@ -122,7 +122,13 @@ class NERF_OT_import_view(bpy.types.Operator):
                 for item in imports:
                     camera = bpy.data.objects[item.camera]
                     import_view.plane_distance(scene, camera, nerf.import_distance, aabb)
-            done = [import_view.apply_import(scene, it, target, nerf, aabb) for it in imports]
+            compositor = None
+            if target == "COMPOSITOR":  # one camera: the active one's
+                compositor = import_view.plan_compositor(scene, folder, imports[0], nerf)
+            done = [
+                import_view.apply_import(scene, it, target, nerf, aabb, compositor)
+                for it in imports
+            ]
         except (SceneError, RuntimeError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

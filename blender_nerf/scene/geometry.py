@@ -9,7 +9,7 @@
 - The subject: which objects are a ground or backdrop plane rather than part of it
   (:func:`ground_planes`).
 - Splits (:func:`split_counts`, :func:`assign_splits`), scene bounds (:func:`near_far`) and depth
-  conversion (:func:`planar_to_ray_distance`).
+  conversion both ways (:func:`planar_to_ray_distance`, :func:`ray_distance_to_planar`).
 """
 
 from __future__ import annotations
@@ -232,8 +232,19 @@ def nearest_distance(points: np.ndarray, centres: np.ndarray, max_points: int = 
 def planar_to_ray_distance(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     """Depth along the camera's −Z axis [h, w] (row 0 at the top) -> distance along each pixel's
     ray, the ``t`` of the engine's unit-length rays."""
+    return depth * _stretch(intrinsics)
+
+
+def _stretch(intrinsics: Intrinsics) -> np.ndarray:
+    """[h, w] length of each pixel-centre ray whose camera-space −Z component is 1."""
     k = intrinsics
     xs = (np.arange(k.w) + 0.5 - k.cx) / k.fl_x
     ys = (np.arange(k.h) + 0.5 - k.cy) / k.fl_y
-    stretch = np.sqrt(1.0 + xs[None, :] ** 2 + ys[:, None] ** 2)
-    return depth * stretch
+    return np.sqrt(1.0 + xs[None, :] ** 2 + ys[:, None] ** 2)
+
+
+def ray_distance_to_planar(distance: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """Distance along each pixel's unit ray [h, w] (row 0 at the top; the engine's depth) ->
+    depth along the camera's −Z axis, the convention of Blender's Z pass. Same units in and out;
+    the inverse of :func:`planar_to_ray_distance`."""
+    return distance / _stretch(intrinsics)

@@ -62,6 +62,10 @@ def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         box.prop(nerf, "import_opacity")
         box.prop(nerf, "import_depth")
     else:
+        box.prop(nerf, "import_use_depth")
+        box.prop(nerf, "import_use_shadow_catcher")
+        if nerf.import_use_shadow_catcher:
+            box.prop(nerf, "import_shadow_catcher")
         box.label(text="Sets Film > Transparent and the Standard view", icon="INFO")
     row = box.row()
     row.enabled = not nerf.job_running

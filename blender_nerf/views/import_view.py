@@ -3,14 +3,17 @@
 - an **image plane** parented to the camera that exactly fills its view at a distance (emission
   shader with the render's alpha, seen by the camera only), pixel-aligned through the camera;
 - the camera's viewport **background image** (opacity, back or front);
-- a **compositor background**: the render behind the scene's own render (Alpha Over).
+- a **compositor background**: the render behind the scene's own render (Alpha Over), or with
+  Depth Compositing in front of what it hides (Z Combine), with the shadows the scene's objects
+  cast on it (``views/composite.py``).
 
 A camera rendered over several frames gets an image sequence. Every datablock made here carries
 the custom property ``nerf_import`` = the camera's name, so importing again for that camera
 updates the same image, plane, material and nodes instead of adding new ones; and everything
 made here, compositor nodes included, is marked as the add-on's own (``scene/ours.py``), so that
 Export and Compare leave it out. A plane shows in its own camera only (``views.own_camera``).
-:func:`plan_imports` checks everything before :func:`apply_import` changes anything.
+:func:`plan_imports` and :func:`plan_compositor` check everything before :func:`apply_import`
+changes anything.
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ from ..scene.ours import mark_ours
 from ..scene.scene_io import SceneError
 from ..scene.shots import camera_size
 from ..scene.units import length
+from . import composite, nerf_depth, shadow_catcher
+from .composite import MAKER, TAG
+from .nerf_depth import DepthSource
 from .own_camera import show_to_own_camera
 
-TAG = "nerf_import"
-MAKER = "Import View"  # the add-on's mark on what it made (scene/ours.py)
-NODE_IMAGE, NODE_OVER = "NeRF Background", "NeRF Alpha Over"
 AUTO_CLIP = 0.9  # the automatic plane distance stays inside this fraction of Clip End
 AUTO_BEHIND = 1.1  # and goes this far behind the farthest corner of the trained scene box
 
@@ -50,6 +53,15 @@ class CameraImport:
     @property
     def sequence(self) -> bool:
         return len(self.files) > 1
+
+
+@dataclass(frozen=True)
+class CompositorPlan:
+    """What the compositor target needs besides the image: the NeRF's depth per file (empty:
+    Alpha Over) and the mesh that catches the shadows (None: no shadows)."""
+
+    depth: tuple[DepthSource, ...] = ()
+    catcher: bpy.types.Object | None = None
 
 
 def plan_imports(
@@ -91,6 +103,17 @@ def plan_imports(
     return imports
 
 
+def plan_compositor(
+    scene: bpy.types.Scene, folder: Path, item: CameraImport, settings: bpy.types.PropertyGroup
+) -> CompositorPlan:
+    """Check what Depth Compositing and Shadows on the NeRF need; raises SceneError."""
+    depth = ()
+    if settings.import_use_depth:
+        depth = tuple(nerf_depth.plan_depths(folder, [path.stem for path in item.files]))
+    catcher = shadow_catcher.check_catcher(scene) if settings.import_use_shadow_catcher else None
+    return CompositorPlan(depth, catcher)
+
+
 def plane_distance(
     scene: bpy.types.Scene,
     camera: bpy.types.Object,
@@ -122,9 +145,10 @@ def apply_import(
     target: str,
     settings: bpy.types.PropertyGroup,
     aabb: np.ndarray | None = None,
+    compositor: CompositorPlan | None = None,
 ) -> str:
     """Import one camera's renders as ``target``; returns what was done. ``aabb``: the trained
-    scene box (for the automatic plane distance)."""
+    scene box (for the automatic plane distance); ``compositor``: from :func:`plan_compositor`."""
     camera = bpy.data.objects[item.camera]
     image = _image(item)
     if target == "PLANE":
@@ -137,10 +161,24 @@ def apply_import(
     if target == "CAMERA_BACKGROUND":
         _camera_background(camera, image, item, settings)
         return f"the background image of '{camera.name}'"
-    _compositor_background(scene, image, item)
+    return _compositor(scene, image, item, compositor or CompositorPlan())
+
+
+def _compositor(scene, image, item: CameraImport, plan: CompositorPlan) -> str:
+    depth = nerf_depth.planar_depth_image(item.camera, list(plan.depth)) if plan.depth else None
+    if plan.catcher is not None:
+        shadow_catcher.set_catcher(scene, plan.catcher)
+    else:
+        shadow_catcher.release_catchers(scene)
+    composite.compositor_background(
+        scene, image, item.camera, lambda node: _frame_range(node, item), depth,
+        shadows=plan.catcher is not None,
+    )  # fmt: skip
+    how = "in front of what it hides (by depth)" if depth is not None else "behind the scene"
+    shadows = f"; shadows caught by '{plan.catcher.name}'" if plan.catcher is not None else ""
     return (
-        f"the compositor background of '{scene.name}' (from '{camera.name}'; Film > "
-        "Transparent and the Standard view transform are on)"
+        f"the compositor background of '{scene.name}' (from '{item.camera}', {how}"
+        f"{shadows}; Film > Transparent and the Standard view transform are on)"
     )
 
 
@@ -268,55 +306,3 @@ def _camera_background(camera, image, item: CameraImport, settings) -> None:
     background.frame_method = "STRETCH"
     _frame_range(background.image_user, item)
     data.show_background_images = True
-
-
-# --- compositor background ------------------------------------------------------------------
-
-
-def _compositor_background(scene, image, item: CameraImport) -> None:
-    """Alpha Over (NeRF behind, the scene's render in front) before the compositor's output.
-    The scene needs a transparent film for the NeRF to show, and the Standard view transform for
-    it to show with the colours it was trained on."""
-    tree = scene.compositing_node_group
-    if tree is None:
-        tree = bpy.data.node_groups.new("NeRF Compositing", "CompositorNodeTree")
-        tree[TAG] = item.camera
-        mark_ours(tree, MAKER)
-        scene.compositing_node_group = tree
-    output = _group_output(tree)
-    source = _node(tree, NODE_IMAGE, "CompositorNodeImage", (-300, -250))
-    source.image = image
-    _frame_range(source, item)
-    over = tree.nodes.get(NODE_OVER)
-    if over is None:
-        over = _node(tree, NODE_OVER, "CompositorNodeAlphaOver", (150, 0))
-        front = output.inputs[0].links[0].from_socket if output.inputs[0].links else None
-        if front is None:
-            front = _node(tree, "Render Layers", "CompositorNodeRLayers", (-300, 0)).outputs[0]
-        tree.links.new(front, over.inputs["Foreground"])
-        tree.links.new(over.outputs[0], output.inputs[0])
-    tree.links.new(source.outputs["Image"], over.inputs["Background"])
-    scene.render.use_compositing = True
-    scene.render.film_transparent = True
-    scene.view_settings.view_transform = "Standard"
-    scene.view_settings.look = "None"
-
-
-def _group_output(tree) -> bpy.types.Node:
-    outputs = [node for node in tree.nodes if node.bl_idname == "NodeGroupOutput"]
-    if outputs:
-        return next((n for n in outputs if n.is_active_output), outputs[0])
-    if not tree.interface.items_tree:
-        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-    output = tree.nodes.new("NodeGroupOutput")
-    output.location = (400, 0)
-    return output
-
-
-def _node(tree, name: str, kind: str, location) -> bpy.types.Node:
-    node = tree.nodes.get(name)
-    if node is None:
-        node = mark_ours(tree.nodes.new(kind), MAKER)
-        node.name = node.label = name
-        node.location = location
-    return node

@@ -14,7 +14,8 @@ FEATURES = {"export", "train", "views", "compare"}
 ALLOWED = {
     "scene": set(),
     "jobs": {"scene"},  # watcher: SceneError
-    "properties": set(),
+    "properties": {"properties_composite"},
+    "properties_composite": set(),
     "preferences": {"jobs"},
     "export": {"scene"},
     "train": {"scene", "jobs", "preferences"},
