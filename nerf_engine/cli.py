@@ -286,8 +286,8 @@ class _EventPrinter:
         elif kind == "start" and self.bar is not None:
             self.bar.n, self.bar.total = record["step"], record["total_steps"] or None
             self.bar.refresh()
-        elif kind == "progress" and "done" in record:  # render, eval, compare: one line a view
-            shown = record.get("path") or record.get("name", "")
+        elif kind == "progress" and "done" in record:  # render, eval, compare, mesh
+            shown = record.get("path") or record.get("name") or record.get("stage", "")
             print(f"[{record['done']}/{record['total']}] {shown}", file=sys.stderr, flush=True)
         elif kind == "progress":
             self._training_progress(record)

@@ -36,7 +36,7 @@ from ..data.events import OnEvent, emit
 from ..data.mesh_ply import MeshArrays, write_mesh_ply
 from ..nerf.model import render_rays
 from ..nerf.rays import RayBatch
-from ..runtime import configure_process
+from ..runtime import configure_process, rays_per_pass
 from .density_grid import GridSpec, check_memory, sample_density
 
 DEFAULT_RESOLUTION = 256
@@ -133,8 +133,6 @@ def vertex_colors(run: LoadedRun, vertices: np.ndarray, normals: np.ndarray, cel
     """[V, 3] uint8: each vertex's colour as a camera sees it along the inward normal (see the
     module docstring, step 4); unit-frame ``vertices`` and unit outward ``normals`` [V, 3]."""
     model, device = run.model, next(run.model.parameters()).device
-    from ..runtime import rays_per_pass
-
     chunk = rays_per_pass(run.config, device, training=False)
     colors = np.zeros((len(vertices), 3), dtype=np.float32)
     span = COLOR_RAY_CELLS * cell
