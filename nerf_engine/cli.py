@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=float,
         help="density of the surface, in 1 / unit-frame length (the box's longest half-side is "
-        "1); default: ln 2 / cell, where a sample one cell long is half opaque",
+        "1); default: ln 2 / cell, where a sample 1/64 of the box's longest side long is half "
+        "opaque",
     )
     p.add_argument(
         "--floater-size",

@@ -21,9 +21,9 @@ class NERF_PG_mesh(bpy.types.PropertyGroup):
     )
     threshold: FloatProperty(
         name="Surface Density",
-        description="How dense the NeRF must be where the surface lies (0: automatic, where one "
-        "grid cell of the NeRF is half opaque). Raise it when the mesh is puffy or foggy, lower "
-        "it when thin parts are missing",
+        description="How dense the NeRF must be where the surface lies (0: automatic, where a "
+        "slice 1/64 of the scene's size thick is half opaque). Raise it when the mesh is puffy "
+        "or foggy, lower it when thin parts are missing",
         min=0.0,
         soft_max=1000.0,
         default=0.0,

@@ -4,19 +4,24 @@
 1. The fine network's density σ is sampled on a grid over the scene box (``density_grid``),
    skipping what the occupancy grid marks empty.
 2. The surface is the level set σ = threshold, extracted with scikit-image's marching cubes
-   (Lewiner et al. 2003). The default threshold is the density at which a sample one grid cell
-   long is half opaque: α = 1 − exp(−σ · cell) = ½, i.e. σ = ln 2 / cell, with the cell length
-   in the engine's unit frame (the box's longest half-side is 1) — so it means the same in a
-   10 cm and a 50 m scene. ``threshold`` overrides it (σ in that same unit: 1 / unit-frame
-   length). The volume is padded with empty space, so surfaces cut by the box are closed there.
+   (Lewiner et al. 2003). The default threshold is the density at which a sample one reference
+   cell long is half opaque: α = 1 − exp(−σ · cell) = ½, i.e. σ = ln 2 / cell, with the cell of a
+   :data:`REFERENCE_CELLS` grid over the box's longest side, measured in the engine's unit frame
+   (the box's longest half-side is 1) — so it means the same in a 10 cm and a 50 m scene, and at
+   any resolution (a finer grid refines the same surface; with the cell of the grid itself, 256
+   cells asked σ ≈ 89 of a 400-step preview run whose densest point is 69: no surface at all).
+   ``threshold`` overrides it (σ in the same unit: 1 / unit-frame length). The volume is padded
+   with empty space, so surfaces cut by the box are closed there.
 3. Small floaters are removed: connected pieces whose bounding box is under ``floater_size`` of
    the scene box's diagonal (the largest piece always stays).
 4. Vertex colours are rendered, not read off the field at the vertex: a short ray from
-   :data:`COLOR_RAY_CELLS` cells outside the surface looks along the inward normal and is
-   volume rendered like any camera ray (straight colour = rgb / opacity). The field's colour at
-   the vertex itself is what the surface emits only where the density is high; at the level set
-   (half a cell's opacity) it is a blend of what the rays of the training images never weighted,
-   and on the toy scene it is measurably further from the images (docs/mesh.md).
+   :data:`COLOR_RAY_CELLS` cells outside the surface looks along the inward normal and is volume
+   rendered through the fine network (:data:`COLOR_SAMPLES` samples; straight colour = rgb /
+   opacity). The field's colour at the vertex itself is what the surface shows only where the
+   density is high; at the level set it is a blend the training rays barely weighted. Measured
+   against the colours the toy scene's images show there (mean absolute error, 0–1): 0.158
+   rendered vs 0.168 at the vertex on a 400-step preview run, 0.098 vs 0.099 on a field fit to
+   the spheres (docs/mesh.md).
 5. Vertices are mapped back to world coordinates (the unit frame's centre and scale undone);
    normals point outwards (unit length) and faces wind counter-clockwise seen from outside.
 """
@@ -34,14 +39,17 @@ import torch
 from ..checkpoint import LoadedRun, load_run
 from ..data.events import OnEvent, emit
 from ..data.mesh_ply import MeshArrays, write_mesh_ply
-from ..nerf.model import render_rays
-from ..nerf.rays import RayBatch
-from ..runtime import configure_process, rays_per_pass
+from ..nerf.field import NeRFField
+from ..nerf.volume_rendering import accumulate, render_weights
+from ..runtime import configure_process
 from .density_grid import GridSpec, check_memory, sample_density
 
 DEFAULT_RESOLUTION = 256
 DEFAULT_FLOATER_SIZE = 0.02  # pieces under this share of the box diagonal are removed
 COLOR_RAY_CELLS = 2.0  # the colour ray starts this many cells outside the surface
+COLOR_SAMPLES = 16  # samples along it (a quarter of a cell apart)
+COLOR_CHUNK = 65536  # samples per forward pass
+REFERENCE_CELLS = 64  # the default threshold's cell: the box's longest side / this
 
 
 class MeshError(ValueError):
@@ -51,17 +59,18 @@ class MeshError(ValueError):
 @dataclass(frozen=True)
 class MeshSettings:
     """How to extract: ``resolution`` cells along the box's longest side; ``threshold`` σ of the
-    surface (None: ln 2 / cell); pieces under ``floater_size`` of the box diagonal are removed
-    (0: keep everything)."""
+    surface (None: :func:`surface_threshold`); pieces under ``floater_size`` of the box diagonal
+    are removed (0: keep everything)."""
 
     resolution: int = DEFAULT_RESOLUTION
     threshold: float | None = None
     floater_size: float = DEFAULT_FLOATER_SIZE
 
 
-def surface_threshold(cell: float) -> float:
-    """σ at which a sample ``cell`` long (unit frame) is half opaque: ln 2 / ``cell``."""
-    return math.log(2.0) / cell
+def surface_threshold(longest_side: float, cells: int = REFERENCE_CELLS) -> float:
+    """σ at which a sample one cell long is half opaque, the cell being ``longest_side`` (of the
+    scene box, unit frame) / ``cells``: ln 2 / cell (1 / unit-frame length)."""
+    return math.log(2.0) * cells / longest_side
 
 
 def progress_total(spec: GridSpec) -> int:
@@ -129,21 +138,30 @@ def remove_floaters(
 
 
 @torch.no_grad()
-def vertex_colors(run: LoadedRun, vertices: np.ndarray, normals: np.ndarray, cell: float):
+def vertex_colors(field: NeRFField, vertices: np.ndarray, normals: np.ndarray, cell: float):
     """[V, 3] uint8: each vertex's colour as a camera sees it along the inward normal (see the
-    module docstring, step 4); unit-frame ``vertices`` and unit outward ``normals`` [V, 3]."""
-    model, device = run.model, next(run.model.parameters()).device
-    chunk = rays_per_pass(run.config, device, training=False)
+    module docstring, step 4): :data:`COLOR_SAMPLES` samples of ``field`` on a ray from
+    :data:`COLOR_RAY_CELLS` cells (``cell``, unit frame) outside to as far inside, volume
+    rendered; unit-frame ``vertices`` and unit outward ``normals`` [V, 3]."""
+    device = next(field.parameters()).device
+    span = 2.0 * COLOR_RAY_CELLS * cell
+    t_vals = (torch.arange(COLOR_SAMPLES, device=device) + 0.5) * (span / COLOR_SAMPLES)
+    deltas = torch.full((1, COLOR_SAMPLES), span / COLOR_SAMPLES, device=device)
     colors = np.zeros((len(vertices), 3), dtype=np.float32)
-    span = COLOR_RAY_CELLS * cell
+    chunk = max(1, COLOR_CHUNK // COLOR_SAMPLES)
     for start in range(0, len(vertices), chunk):
         v = torch.as_tensor(vertices[start : start + chunk], dtype=torch.float32, device=device)
         n = torch.as_tensor(normals[start : start + chunk], dtype=torch.float32, device=device)
-        rays_d = -n
-        near = torch.zeros(len(v), 1, device=device)
-        rays = RayBatch(v + span * n, rays_d, near, near + 2.0 * span)
-        out = render_rays(model, rays, None, perturb=False).final
-        straight = out.rgb.float() / out.acc.float().clamp_min(1e-4)
+        rays_o = v + 0.5 * span * n
+        points = rays_o[:, None, :] - t_vals[None, :, None] * n[:, None, :]  # [N, S, 3]
+        dir_term = field.direction_term(-n)[:, None, :].expand(-1, COLOR_SAMPLES, -1)
+        rgb, raw = field(
+            field.pos_enc(points.reshape(-1, 3)), dir_term.reshape(len(v) * COLOR_SAMPLES, -1)
+        )
+        sigma = field.density(raw[:, 0].float()).view(len(v), COLOR_SAMPLES)
+        weights = render_weights(sigma, deltas.expand(len(v), -1))
+        color = accumulate(weights, rgb.float().view(len(v), COLOR_SAMPLES, 3))
+        straight = color / accumulate(weights).clamp_min(1e-4)
         colors[start : start + chunk] = straight.clamp(0.0, 1.0).cpu().numpy()
     return np.round(colors * 255.0).astype(np.uint8)
 
@@ -160,7 +178,7 @@ def extract_mesh(
     check_memory(spec, settings.resolution)
     threshold = settings.threshold
     if threshold is None:
-        threshold = surface_threshold(spec.cell)
+        threshold = surface_threshold(float((spec.hi - spec.lo).max()))
     elif not (math.isfinite(threshold) and threshold > 0):
         raise MeshError(f"threshold {threshold!r}: the density threshold must be above 0.")
     if not 0.0 <= settings.floater_size < 1.0:
@@ -182,7 +200,7 @@ def extract_mesh(
         diagonal = float(np.linalg.norm(spec.hi - spec.lo))
         kept, faces = remove_floaters(vertices, faces, settings.floater_size * diagonal)
     vertices, normals = vertices[kept], normals[kept]
-    colors = vertex_colors(run, vertices, normals, spec.cell)
+    colors = vertex_colors(field, vertices, normals, spec.cell)
     emit(on_event, "progress", run.step, done=total, total=total, stage="colours")
     box = run.box
     mesh = MeshArrays(

@@ -45,7 +45,7 @@ def _extract(scene, trained_run, tmp_path, **settings):
 
 def test_extract_mesh_puts_the_trained_cube_back_over_the_cube(scene, trained_run, tmp_path):
     """The session's tiny NeRF of the cube (300 steps at 24×24) is faint: its densest point
-    (about 9) is below the automatic threshold at this resolution (ln 2 / cell = 17), so the
+    (about 9) is below the automatic threshold (32 ln 2 = 22 in the unit frame), so the
     test sets Surface Density; its inside is foggy (measured: 5.6 times the vertices of the
     cube's surface alone, half of them on the surface within 6 cm)."""
     cube = bpy.data.objects["Cube"]
