@@ -20,7 +20,7 @@
    opacity). The field's colour at the vertex itself is what the surface shows only where the
    density is high; at the level set it is a blend the training rays barely weighted. Measured
    against the colours the toy scene's images show there (mean absolute error, 0–1): 0.158
-   rendered vs 0.168 at the vertex on a 400-step preview run, 0.098 vs 0.099 on a field fit to
+   rendered vs 0.168 at the vertex on a 400-step preview run, 0.098 vs 0.100 on a field fit to
    the spheres (docs/mesh.md).
 5. Vertices are mapped back to world coordinates (the unit frame's centre and scale undone);
    normals point outwards (unit length) and faces wind counter-clockwise seen from outside.
