@@ -11,7 +11,8 @@ Registered as a Blender extension (see addon_manifest.toml). The package, by lay
 - ``jobs/``: ``process`` (child processes), ``engine_job`` (the engine's JSON-lines events),
   ``watcher`` (the one timer that watches every job), ``engine_python`` (Install Dependencies);
 - one folder per feature: ``export/`` (Export Dataset), ``train/`` (Train NeRF), ``views/``
-  (Render Views, Import View, Import Cameras), ``compare/`` (Compare);
+  (Render Views, Import View, Import Cameras), ``compare/`` (Compare), ``geometry/`` (Extract
+  Mesh);
 - ``operators/`` (``bpy.ops.nerf.*``) and ``ui/`` (the sidebar tab "NeRF"): the top.
 
 ``nerf_engine`` (a link to the repository's engine, vendored in the extension zip) is imported

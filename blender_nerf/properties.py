@@ -17,6 +17,7 @@ from bpy.props import (
     StringProperty,
 )
 
+from .geometry.settings import NERF_PG_mesh
 from .nerf_engine.config import DEVICES, PRESET_SUMMARIES, PRESETS
 from .properties_composite import CompositeSettings
 
@@ -557,9 +558,10 @@ class NERF_PG_scene(CompositeSettings, bpy.types.PropertyGroup):
         type=bpy.types.Image,
         description="The same held-out view as Blender rendered it (RUN/previews/target.png)",
     )
+    mesh: PointerProperty(type=NERF_PG_mesh, name="Mesh", description="Extract Mesh's settings")
 
 
-CLASSES = (NERF_PG_camera, NERF_PG_scene)
+CLASSES = (NERF_PG_mesh, NERF_PG_camera, NERF_PG_scene)
 
 
 @bpy.app.handlers.persistent

@@ -1,4 +1,5 @@
-"""``python -m nerf_engine train|render|eval|compare|bench|toy-scene`` — the one place that prints.
+"""``python -m nerf_engine train|render|eval|compare|mesh|bench|toy-scene``: the one place
+that prints.
 
 Every job speaks the same events (``data/events.py``): with ``--events jsonl`` they go to stdout
 one JSON object a line (what the add-on reads); without it a terminal gets a progress bar or a
@@ -115,6 +116,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     _add_events(p)
 
+    p = sub.add_parser("mesh", help="extract the trained surface as a coloured PLY mesh")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--out", required=True, help="the .ply file to write (binary, world units)")
+    p.add_argument(
+        "--resolution", type=int, default=256, help="grid cells along the scene box's longest side"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="density of the surface, in 1 / unit-frame length (the box's longest half-side is "
+        "1); default: ln 2 / cell, where a sample 1/64 of the box's longest side long is half "
+        "opaque",
+    )
+    p.add_argument(
+        "--floater-size",
+        type=float,
+        default=0.02,
+        help="remove pieces smaller than this share of the box diagonal (0 = keep all)",
+    )
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    _add_events(p)
+
     p = sub.add_parser("bench", help="throughput and quality benchmarks (see docs/benchmarks.md)")
     from .tools.bench import add_arguments
 
@@ -145,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "render": cmd_render,
         "eval": cmd_eval,
         "compare": cmd_compare,
+        "mesh": cmd_mesh,
         "bench": cmd_bench,
         "toy-scene": cmd_toy,
     }[args.command]
@@ -263,8 +287,8 @@ class _EventPrinter:
         elif kind == "start" and self.bar is not None:
             self.bar.n, self.bar.total = record["step"], record["total_steps"] or None
             self.bar.refresh()
-        elif kind == "progress" and "done" in record:  # render, eval, compare: one line a view
-            shown = record.get("path") or record.get("name", "")
+        elif kind == "progress" and "done" in record:  # render, eval, compare, mesh
+            shown = record.get("path") or record.get("name") or record.get("stage", "")
             print(f"[{record['done']}/{record['total']}] {shown}", file=sys.stderr, flush=True)
         elif kind == "progress":
             self._training_progress(record)
@@ -364,6 +388,21 @@ def cmd_compare(args) -> int:
     print(
         f"compared {report['n_views']} views: PSNR {report['psnr']:.2f} dB, SSIM {ssim:.4f} "
         f"-> {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_mesh(args) -> int:
+    from .eval.mesh import MeshSettings, mesh_job
+
+    settings = MeshSettings(args.resolution, args.threshold, args.floater_size)
+    summary = mesh_job(
+        args.run, args.out, settings, device=args.device, on_event=_EventPrinter(args)
+    )
+    print(
+        f"mesh of {summary['n_vertices']} vertices, {summary['n_faces']} faces in "
+        f"{summary['seconds']:.1f}s -> {args.out}",
         file=sys.stderr,
     )
     return 0

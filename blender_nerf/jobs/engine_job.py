@@ -45,8 +45,11 @@ class EngineJob(ProcessJob):
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
         grace_s: float = 30.0,
+        unit: str = "view",
     ):
+        """``unit``: what the ``done``/``total`` of its progress count, in the status line."""
         super().__init__(commands, env=env, cwd=cwd, label=label, grace_s=grace_s)
+        self.unit = unit
         count = len(self.commands)
         self.views_done = [0] * count  # per command: ``done`` of its latest progress event
         self.views_total = [max(1, total)] * count  # per command: its views to go
@@ -72,7 +75,8 @@ class EngineJob(ProcessJob):
             return f"{self.label}: starting the engine (loading PyTorch)…"
         index = self._command_index
         of = f" (step {index + 1} of {len(self.commands)})" if len(self.commands) > 1 else ""
-        return f"{self.label}: view {self.views_done[index]} of {self.views_total[index]}{of}"
+        done, total = self.views_done[index], self.views_total[index]
+        return f"{self.label}: {self.unit} {done} of {total}{of}"
 
     def warnings_text(self) -> str:
         """`` 2 warnings: <the last one>`` for a report, or "" when the engine warned of nothing."""

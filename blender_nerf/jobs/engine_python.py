@@ -33,7 +33,7 @@ TORCH_VARIANTS = (
 )  # fmt: skip
 # What ``python -m nerf_engine`` imports besides torch (requirements.txt without the pins);
 # matplotlib draws Compare's training curve and labelled colour bar; scikit-image computes SSIM;
-# OpenCV undistorts the images of datasets with lens distortion.
+# OpenCV undistorts the images of datasets with lens distortion; plyfile writes Extract Mesh's PLY.
 ENGINE_PACKAGES = (
     "numpy",
     "imageio",
@@ -43,6 +43,7 @@ ENGINE_PACKAGES = (
     "matplotlib",
     "scikit-image",
     "opencv-python-headless",
+    "plyfile",
 )
 PIP_FLAGS = ("--upgrade", "--no-input", "--disable-pip-version-check")
 SITE_PACKAGES = "site-packages"
@@ -53,7 +54,8 @@ CHECK_SCRIPT = """
 import importlib.util, json, sys
 info = {"python": sys.version.split()[0], "executable": sys.executable}
 info["missing"] = [m for m in ("numpy", "png", "imageio", "OpenEXR", "matplotlib", "skimage",
-                             "cv2", "nerf_engine") if importlib.util.find_spec(m) is None]
+                             "cv2", "plyfile", "nerf_engine")
+                   if importlib.util.find_spec(m) is None]
 try:
     import torch
 except Exception as exc:

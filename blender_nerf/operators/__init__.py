@@ -2,6 +2,7 @@
 
 from .dependencies import NERF_OT_check_engine, NERF_OT_install_dependencies
 from .export_dataset import NERF_OT_export_dataset
+from .geometry import NERF_OT_extract_mesh
 from .train import NERF_OT_cancel_job, NERF_OT_job_report, NERF_OT_train
 from .views import CLASSES as VIEW_CLASSES
 
@@ -13,4 +14,5 @@ CLASSES = (
     NERF_OT_check_engine,
     NERF_OT_install_dependencies,
     *VIEW_CLASSES,
+    NERF_OT_extract_mesh,
 )

@@ -1,4 +1,4 @@
-"""The sidebar's Render and Compare sub-panels (tab "NeRF"). Draw code in module functions
+"""The sidebar's Render, Compare and Geometry sub-panels (tab "NeRF"). Draw code in module functions
 taking ``(layout, context)``, as in ``panels.py``, so tests draw it into a recording layout."""
 
 from __future__ import annotations
@@ -33,6 +33,18 @@ class NERF_PT_compare(bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         draw_compare(self.layout, context)
+
+
+class NERF_PT_geometry(bpy.types.Panel):
+    bl_label = "Geometry"
+    bl_idname = "NERF_PT_geometry"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = CATEGORY
+    bl_parent_id = "NERF_PT_main"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        draw_geometry(self.layout, context)
 
 
 def draw_render(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
@@ -94,6 +106,18 @@ def draw_compare(layout: bpy.types.UILayout, context: bpy.types.Context) -> None
     draw_images(layout, [(nerf.curve_image, "Training Curve")], WIDE_SCALE)
 
 
+def draw_geometry(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
+    nerf = context.scene.nerf
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    col = layout.column()
+    col.enabled = not nerf.job_running
+    col.prop(nerf, "run_dir")
+    for name in ("resolution", "threshold", "remove_floaters", "decimate", "smooth"):
+        col.prop(nerf.mesh, name)
+    _job_button(layout, context, "nerf.extract_mesh", "MESH_DATA")
+
+
 def _job_button(layout, context, idname: str, icon: str) -> None:
     """The operator's button, or Cancel while one of the scene's engine jobs runs."""
     row = layout.row()
@@ -105,4 +129,4 @@ def _job_button(layout, context, idname: str, icon: str) -> None:
     row.operator(idname, icon=icon)
 
 
-CLASSES = (NERF_PT_render, NERF_PT_compare)
+CLASSES = (NERF_PT_render, NERF_PT_compare, NERF_PT_geometry)

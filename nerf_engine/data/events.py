@@ -1,11 +1,12 @@
 """The events every engine job speaks (the JSON-lines contract), and ``events.jsonl``.
 
 An event is one JSON object: ``{"event": kind, "step": int, ..., "time": unix seconds}`` with
-``kind`` one of :data:`EVENT_KINDS`, for every job (train, render, eval, compare):
+``kind`` one of :data:`EVENT_KINDS`, for every job (train, render, eval, compare, mesh):
 
-- ``start``: the job began (``job``; render/eval/compare: ``total`` views; train: ``total_steps``);
+- ``start``: the job began (``job``; render/eval/compare: ``total`` views; mesh: ``total`` slabs
+  of its density grid + 1 for the colours; train: ``total_steps``);
 - ``progress``: train: ``loss``, ``psnr``, ``rays_per_s``, ``elapsed_s``, ``eta_s``; other jobs:
-  ``done`` and ``total`` (views);
+  ``done`` and ``total`` (views; mesh: slabs, with its ``stage``);
 - ``preview``, ``checkpoint``, ``eval``: training's outputs (paths, metrics);
 - ``warning``: something the job recovered from or the user should know (``message``);
 - ``error``: the job failed (``message``, ``kind``); ``done``: it ended (a summary).

@@ -10,6 +10,7 @@ RUN/
   previews/latest.png target.png step_0000500.png   a held-out view during training
   metrics.json               the final evaluation on the test split
   compare/                   what Compare writes (``report.json``, side-by-side images)
+  mesh.ply                   what Extract Mesh writes (``python -m nerf_engine mesh``)
 ```
 
 Nothing else in the engine or the add-on spells these names or globs these folders. Standard
@@ -32,6 +33,7 @@ CHECKPOINTS = "checkpoints"
 PREVIEWS = "previews"
 METRICS = "metrics.json"
 COMPARE = "compare"
+MESH = "mesh.ply"
 _CHECKPOINT_NAME = re.compile(r"^step_(\d{7,})\.pt$")
 _PARTIAL_CHECKPOINT = re.compile(r"^\.step_\d{7,}\.pt\..+\.tmp$")  # what fileio.atomic_path leaves
 
@@ -77,6 +79,11 @@ class RunFolder:
     @property
     def previews_dir(self) -> Path:
         return self.path / PREVIEWS
+
+    @property
+    def mesh_path(self) -> Path:
+        """Where Extract Mesh has the engine write the run's surface (binary PLY)."""
+        return self.path / MESH
 
     @property
     def preview_latest(self) -> Path:

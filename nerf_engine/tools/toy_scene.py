@@ -124,6 +124,13 @@ def _shade(o, d, wire: bool = False):
     return np.clip(color * (0.35 + 0.65 * diffuse[..., None]), 0.0, 1.0), hit
 
 
+def seen_color(rays_o: np.ndarray, rays_d: np.ndarray) -> np.ndarray:
+    """[N, 3] the colour the training images show along rays ``rays_o``, ``rays_d`` [N, 3]
+    (unit directions): the shading is Lambertian, so a surface point looks the same from every
+    camera (black where a ray hits nothing)."""
+    return _shade(np.asarray(rays_o, float), np.asarray(rays_d, float))[0]
+
+
 def sky_color(d: np.ndarray) -> np.ndarray:
     """An HDRI-like world at infinity, by direction: unit rays [N, 3] -> rgb [N, 3]. A blue sky
     that pales towards an orange horizon, a warm glow around one azimuth, dark green ground below

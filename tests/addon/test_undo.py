@@ -20,6 +20,7 @@ CHANGE_THE_SCENE = (
     "NERF_OT_compare",
     "NERF_OT_import_view",
     "NERF_OT_import_cameras",
+    "NERF_OT_extract_mesh",
 )
 
 

@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from nerf_engine.config import preset, with_overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def engine(*args, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m nerf_engine *args`` from the repository, its output captured as text."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "nerf_engine", *map(str, args)],
+        capture_output=True, text=True, env=env, timeout=300, **kwargs
+    )  # fmt: skip
+
+
+def events_of(stdout: str) -> list[dict]:
+    """The JSON-lines events of an engine command's stdout."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 def tiny_config(**overrides):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_helpers import engine, events_of
 
 from nerf_engine import cli
 from nerf_engine.checkpoint import load_run
@@ -30,18 +31,6 @@ TINY = [
     "--set", "batch_rays=64", "--set", "log_every=2", "--set", "preview_every=5",
     "--set", "checkpoint_every=5", "--set", "preview_max_side=16", "--set", "eval_views=1",
 ]  # fmt: skip
-
-
-def engine(*args, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "nerf_engine", *map(str, args)],
-        capture_output=True, text=True, env=env, timeout=300, **kwargs
-    )  # fmt: skip
-
-
-def events_of(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 def test_train_render_eval_round_trip(toy_dataset, tmp_path):
