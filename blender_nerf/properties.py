@@ -17,9 +17,9 @@ from bpy.props import (
     StringProperty,
 )
 
-from .geometry.settings import NERF_PG_mesh
 from .nerf_engine.config import DEVICES, PRESET_SUMMARIES, PRESETS
 from .properties_composite import CompositeSettings
+from .properties_mesh import NERF_PG_mesh
 
 # Blender 4.5+ warns about "//" paths unless a path property says it supports them.
 RELATIVE_PATH = (

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-MAKER = "Extract Mesh"  # the ``nerf_ours`` marker of the objects, meshes and materials it makes
-RUN_PROPERTY = "nerf_run"  # custom property: the run folder the mesh was extracted from
+from ..scene.ours import MESH_MAKER, MESH_RUN, nerf_meshes
+
+MAKER = MESH_MAKER  # the ``nerf_ours`` marker of the objects, meshes and materials it makes
+RUN_PROPERTY = MESH_RUN  # custom property: the run folder the mesh was extracted from
 COLOR_ATTRIBUTE = "NeRF Color"  # the per-vertex colour attribute (BYTE_COLOR, POINT domain)
 
 
@@ -28,4 +30,4 @@ def mesh_name(run_dir: str | Path) -> str:
 
 def mesh_objects(scene) -> list:
     """The scene's objects made by Extract Mesh (the artist's copies with the marker included)."""
-    return [ob for ob in scene.objects if ob.type == "MESH" and ob.get("nerf_ours") == MAKER]
+    return nerf_meshes(scene)

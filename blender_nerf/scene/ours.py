@@ -20,6 +20,8 @@ import bpy
 
 OURS = "nerf_ours"
 LEGACY_TAGS = ("nerf_import",)  # what Import View marked before OURS existed (older files)
+MESH_MAKER = "Extract Mesh"  # the marker of the objects, meshes and materials Extract Mesh makes
+MESH_RUN = "nerf_run"  # custom property of an extracted mesh: the run folder it came from
 
 
 def mark_ours(item, maker: str):
@@ -42,3 +44,13 @@ def ours_in_render(scene: bpy.types.Scene) -> list[bpy.types.Object]:
     return [
         ob for ob in scene.objects if ob.type != "CAMERA" and not ob.hide_render and is_ours(ob)
     ]
+
+
+def nerf_meshes(scene: bpy.types.Scene, run_dir: str = "") -> list[bpy.types.Object]:
+    """The scene's mesh objects made by Extract Mesh (the artist's copies, which keep the
+    marker, included); with ``run_dir``, those of that run first."""
+    meshes = [ob for ob in scene.objects if ob.type == "MESH" and ob.get(OURS) == MESH_MAKER]
+    if run_dir:
+        key = bpy.path.abspath(run_dir).rstrip("/\\")
+        meshes.sort(key=lambda ob: bpy.path.abspath(ob.get(MESH_RUN, "")).rstrip("/\\") != key)
+    return meshes

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import bpy
 
-from ..scene.ours import OURS
+from ..scene.ours import nerf_meshes
 from ..scene.scene_io import SceneError
 
 WAS_CATCHER = "nerf_was_shadow_catcher"  # set on the mesh we made a catcher: its earlier value
-EXTRACT_MAKER = "Extract Mesh"  # the mark (scene/ours.py) of meshes extracted from a NeRF
 
 
 def extracted_mesh(scene: bpy.types.Scene) -> bpy.types.Object | None:
-    """The mesh Extract Mesh made of the scene's run (named after the run), if there is one."""
-    run = bpy.path.basename(scene.nerf.run_dir.rstrip("/\\"))
-    meshes = [ob for ob in scene.objects if ob.type == "MESH" and ob.get(OURS) == EXTRACT_MAKER]
-    named = [ob for ob in meshes if run and ob.name.startswith(run)]
-    return (named or meshes or [None])[0]
+    """The mesh Extract Mesh made of the scene's run (else of another run), if there is one."""
+    return (nerf_meshes(scene, scene.nerf.run_dir) or [None])[0]
 
 
 def check_catcher(scene: bpy.types.Scene) -> bpy.types.Object:

@@ -9,18 +9,20 @@ import ast
 from pathlib import Path
 
 ADDON = Path(__file__).resolve().parents[2] / "blender_nerf"
-FEATURES = {"export", "train", "views", "compare"}
+FEATURES = {"export", "train", "views", "compare", "geometry"}
 # What each part may import from the add-on (besides itself and the engine's data and config).
 ALLOWED = {
     "scene": set(),
     "jobs": {"scene"},  # watcher: SceneError
-    "properties": {"properties_composite"},
+    "properties": {"properties_composite", "properties_mesh"},
     "properties_composite": set(),
+    "properties_mesh": set(),
     "preferences": {"jobs"},
     "export": {"scene"},
     "train": {"scene", "jobs", "preferences"},
     "views": {"scene", "jobs", "preferences"},
     "compare": {"scene", "jobs", "preferences", "views"},
+    "geometry": {"scene", "jobs", "preferences", "views"},
     "operators": {"scene", "jobs", "preferences", *FEATURES},
     "ui": {"scene", "jobs", "preferences", *FEATURES},
     "__init__": {"jobs", "operators", "preferences", "properties", "ui"},
