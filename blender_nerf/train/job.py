@@ -159,7 +159,11 @@ class TrainJob(EngineJob):
     def outcome(self, returncode: int) -> tuple[str, str]:
         if self.error:
             return super().outcome(returncode)  # "Training failed: <the engine's message>"
-        if self.stopped is not None and returncode == 0:
+        # torchrun (several devices) exits 1 on the SIGTERM it forwards to the trainers, which
+        # still save and report their stop: their done event is what counts then
+        torchrun = self.request.devices > 1 or bool(self.request.launcher)
+        ended = returncode == 0 or (torchrun and self.stopped in ("signal", "cancelled"))
+        if self.stopped is not None and ended:
             if self.stopped in ("signal", "cancelled"):
                 saved = Path(self.checkpoint).name if self.checkpoint else "a checkpoint"
                 of = f" of {self.total_steps}" if self.total_steps else ""

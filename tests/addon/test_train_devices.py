@@ -4,6 +4,8 @@ operator, the real engine on two CPU processes (one thread each)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 bpy = pytest.importorskip("bpy")
@@ -16,9 +18,11 @@ from addon_helpers import (  # noqa: E402
     tiny_training,
 )
 
-from blender_nerf.jobs import process  # noqa: E402
+from blender_nerf.jobs import process, watcher  # noqa: E402
+from blender_nerf.nerf_engine.checkpoint import read_checkpoint  # noqa: E402
 from blender_nerf.preferences import draw_preferences  # noqa: E402
 from blender_nerf.train import devices  # noqa: E402
+from blender_nerf.train import start as train  # noqa: E402
 from blender_nerf.train.job import TrainRequest  # noqa: E402
 from blender_nerf.ui import panels  # noqa: E402
 
@@ -58,7 +62,7 @@ def test_devices_in_the_panel_and_the_preferences(prefs):
         devices.chosen(scene.nerf.devices, prefs)
 
 
-def test_two_devices_train_through_the_operator_and_resume(scene, tmp_path, monkeypatch):
+def test_two_devices_train_through_the_operator_resume_and_cancel(scene, tmp_path, monkeypatch):
     monkeypatch.setenv("NERF_THREADS", "1")  # (each of the two processes: one of the 2 cores)
     tiny_dataset(scene, tmp_path / "data")
     run = tmp_path / "run"
@@ -74,11 +78,19 @@ def test_two_devices_train_through_the_operator_and_resume(scene, tmp_path, monk
     assert nerf.train_step == nerf.train_total_steps == 10
     assert nerf.job_status.startswith(f"Trained to step 10 in '{run}'")
 
-    nerf.train_steps = 14
+    # Resume, then Cancel: the trainers save where they stopped (torchrun forwards SIGTERM)
+    nerf.train_steps = 100000
+    job = train.start(bpy.context, resume=True)
     with time_limit(LIMIT_S):
-        assert bpy.ops.nerf.train(resume=True) == {"FINISHED"}
-    resumed = read_events(run)[len(events) :]
-    assert resumed[0]["event"] == "start" and resumed[0]["step"] == 10
-    assert resumed[-1]["event"] == "done" and resumed[-1]["step"] == 14
-    assert nerf.train_step == 14 and nerf.job_progress == 1.0
-    assert process.live_jobs() == []
+        while job.step <= 10 and not job.done:
+            watcher.tick()
+            time.sleep(0.05)
+        job.cancel()
+    assert job.state == "cancelled" and job.stopped == "signal" and not job.killed, job.message
+    saved = run / "checkpoints" / f"step_{job.step:07d}.pt"
+    assert job.checkpoint == str(saved) and read_checkpoint(saved)["step"] == job.step > 10
+    assert "Resume continues from it" in job.message
+    starts = [e for e in read_events(run) if e["event"] == "start"]
+    assert [s["step"] for s in starts] == [0, 10] and starts[-1]["resumed"] is True
+    watcher.tick()
+    assert process.live_jobs() == [] and not nerf.job_running
