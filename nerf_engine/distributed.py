@@ -25,9 +25,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-# How long a collective waits for the other ranks: a rank that renders a preview or the final
-# evaluation keeps the others waiting this long at most.
-TIMEOUT = datetime.timedelta(minutes=30)
+# How long a collective waits for the other ranks before it fails (then torchrun stops or, with
+# --max-restarts, restarts the job): a rank that renders a preview keeps the others waiting.
+# $NERF_DDP_TIMEOUT_S overrides it (seconds).
+TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,29 @@ def process_group(device: torch.device) -> Iterator[tuple[Group, torch.device]]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, init_method="env://", timeout=TIMEOUT)
+    # torchrun's rendezvous store outlives an elastic restart: keys of this attempt get a prefix
+    # of their own, or a restarted rank may read a dead rank's address and wait for it forever
+    timeout = collective_timeout()
+    store, rank, world_size = next(dist.rendezvous("env://", timeout=timeout))
+    store = dist.PrefixStore(f"nerf_engine/attempt_{group.restart_count}", store)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     try:
         yield group, device
     finally:
         with contextlib.suppress(Exception):  # (after a lost peer the group may be broken)
             dist.destroy_process_group()
+
+
+def collective_timeout() -> datetime.timedelta:
+    """:data:`TIMEOUT_S`, or ``$NERF_DDP_TIMEOUT_S``; ValueError names a bad value."""
+    text = os.environ.get("NERF_DDP_TIMEOUT_S", "")
+    try:
+        seconds = float(text) if text else TIMEOUT_S
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise ValueError(f"NERF_DDP_TIMEOUT_S={text!r}: give a positive number of seconds.")
+    return datetime.timedelta(seconds=seconds)
 
 
 def cpu_threads(group: Group, device: torch.device) -> int:

@@ -229,6 +229,40 @@ def test_a_killed_worker_ends_the_run_with_a_clear_error(dataset, tmp_path):
     assert read_checkpoint(newest)["step"] % 5 == 0  # a whole, valid checkpoint
     assert load_run(run_dir, "cpu").step >= 5
     assert not RunFolder(run_dir).partial_checkpoints()
+    errors = [e for e in read_events(RunFolder(run_dir).events_path) if e["event"] == "error"]
+    assert errors and errors[-1]["kind"] == "LostPeerError"  # rank 0 says what happened
+    assert (
+        "another training process" in errors[-1]["message"] and "--resume" in errors[-1]["message"]
+    )
+
+
+def test_an_elastic_restart_resumes_from_the_newest_checkpoint(dataset, tmp_path, monkeypatch):
+    """torchrun --max-restarts: a killed worker restarts the job, which continues from the
+    newest checkpoint (not from step 0) and completes. (On this loaded 2-core machine a restarted
+    round's gloo rendezvous now and then fails or stalls: a short collective timeout turns a stall
+    into an error, and torchrun's next restart goes on.)"""
+    monkeypatch.setenv("NERF_DDP_TIMEOUT_S", "30")
+    run_dir = tmp_path / "run"
+    settings = {**SETTINGS, "checkpoint_every": 5, "log_every": 5}
+    proc = start(
+        torchrun_argv(
+            "-m", "nerf_engine", "train", str(dataset), "--out", str(run_dir), "--device", "cpu",
+            "--steps", "60", "--events", "jsonl", *set_args(settings),
+            launcher=("--max-restarts", "3"),
+        )
+    )  # fmt: skip
+    try:
+        saved = wait_for(lambda: len(RunFolder(run_dir).checkpoints()) >= 1, timeout=120)
+        workers = children(proc.pid)
+        assert saved and len(workers) == 2, "no checkpoint or workers"
+        os.kill(workers[-1], signal.SIGKILL)
+    finally:
+        code, _, stderr = finish(proc)
+    assert code == 0, stderr[-3000:]
+    starts = [e for e in read_events(RunFolder(run_dir).events_path) if e["event"] == "start"]
+    assert len(starts) >= 2 and all(s["resumed"] and s["step"] >= 5 for s in starts[1:])
+    assert all(s["step"] % 5 == 0 for s in starts[1:])  # (a checkpoint's step)
+    assert read_checkpoint(RunFolder(run_dir).latest_checkpoint())["step"] == 60
 
 
 def test_sigterm_to_torchrun_checkpoints_once_and_every_rank_exits(dataset, tmp_path):

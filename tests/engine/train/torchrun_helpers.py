@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,11 +30,21 @@ def env() -> dict:
 
 
 def start(argv: list[str]) -> subprocess.Popen:
-    """Start ``argv`` in a session of its own (so every process it starts can be found)."""
-    return subprocess.Popen(
+    """Start ``argv`` in a session of its own, and note every child it starts (torchrun starts
+    each worker in a session of its own: ``proc.workers`` is how they are found again)."""
+    proc = subprocess.Popen(
         argv, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
+    proc.workers = set()
+
+    def watch():
+        while proc.poll() is None:
+            proc.workers.update(children(proc.pid))
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return proc
 
 
 def finish(proc: subprocess.Popen, timeout: float = TIMEOUT_S) -> tuple[int, str, str]:
@@ -42,12 +53,37 @@ def finish(proc: subprocess.Popen, timeout: float = TIMEOUT_S) -> tuple[int, str
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        kill_session(proc.pid)
+        kill_all(proc)
         out, err = proc.communicate()
         raise AssertionError(f"torchrun did not end within {timeout} s:\n{err[-3000:]}") from None
-    left = wait_session_empty(proc.pid)
+    left = wait_session_empty(proc.pid) + wait_gone(getattr(proc, "workers", set()))
+    if left:
+        kill_all(proc)
     assert not left, f"processes outlived the run: {left}"
     return proc.returncode, out, err
+
+
+def kill_all(proc: subprocess.Popen) -> None:
+    """SIGKILL the run's session and every worker it started (a hung test leaves nothing)."""
+    kill_session(proc.pid)
+    for pid in getattr(proc, "workers", set()):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids, timeout: float = 10.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 def run(*args: str, nproc: int = 2, timeout: float = TIMEOUT_S) -> tuple[int, str, str]:
