@@ -18,7 +18,7 @@ from bpy.props import (
 )
 
 from .nerf_engine.config import DEVICES, PRESET_SUMMARIES, PRESETS
-from .train.devices import NERF_PG_devices
+from .train.devices import DEVICES_TIP, NERF_PG_devices
 
 # Blender 4.5+ warns about "//" paths unless a path property says it supports them.
 RELATIVE_PATH = (
@@ -369,7 +369,7 @@ class NERF_PG_scene(bpy.types.PropertyGroup):
         items=DEVICE_ITEMS,
         default="AUTO",
     )
-    devices: PointerProperty(type=NERF_PG_devices)  # how many train together (train/devices.py)
+    devices: PointerProperty(type=NERF_PG_devices, name="Devices", description=DEVICES_TIP)
     train_extra_args: StringProperty(
         name="Extra Arguments",
         description="For experts: more options for the training program, as on its command "

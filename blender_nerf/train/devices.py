@@ -15,6 +15,7 @@ import bpy
 from bpy.props import IntProperty, StringProperty
 
 MAX_DEVICES = 1024
+DEVICES_TIP = "How many GPUs train together, and how to start them on a cluster"
 COUNT_DESCRIPTION = (
     "How many GPUs train together, one training process each (on a computer without a GPU: "
     "processes sharing its cores). More than 1 starts the trainer with PyTorch's torchrun"
