@@ -7,6 +7,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from . import properties_devices as devices
 from .jobs import engine_python, watcher
 from .jobs.engine_python import TORCH_VARIANTS
 
@@ -45,6 +46,7 @@ class NERF_AP_preferences(bpy.types.AddonPreferences):
         default="",
         subtype="DIR_PATH",
     )
+    __annotations__.update(devices.preference_properties())  # Devices, Cluster Command
     engine_info: StringProperty(name="Engine", description="What the last Check found", default="")
     install_status: StringProperty(
         name="Install", description="How the last Install Dependencies went", default=""
@@ -63,6 +65,8 @@ def draw_preferences(layout: bpy.types.UILayout, prefs: bpy.types.AddonPreferenc
     row.operator("nerf.check_engine", icon="CHECKMARK")
     if prefs.engine_info:
         col.label(text=prefs.engine_info, icon="INFO")
+    col.prop(prefs, "devices")
+    col.prop(prefs, "torchrun_command")
     box = layout.box()
     box.label(text="Install Dependencies (PyTorch for Blender's own Python)", icon="IMPORT")
     box.prop(prefs, "torch_variant")

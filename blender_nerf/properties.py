@@ -19,6 +19,7 @@ from bpy.props import (
 
 from .nerf_engine.config import DEVICES, PRESET_SUMMARIES, PRESETS
 from .properties_composite import CompositeSettings
+from .properties_devices import DEVICES_TIP, NERF_PG_devices
 from .properties_mesh import NERF_PG_mesh
 
 # Blender 4.5+ warns about "//" paths unless a path property says it supports them.
@@ -384,6 +385,7 @@ class NERF_PG_scene(CompositeSettings, bpy.types.PropertyGroup):
         items=DEVICE_ITEMS,
         default="AUTO",
     )
+    devices: PointerProperty(type=NERF_PG_devices, name="Devices", description=DEVICES_TIP)
     train_extra_args: StringProperty(
         name="Extra Arguments",
         description="For experts: more options for the training program, as on its command "
@@ -561,7 +563,7 @@ class NERF_PG_scene(CompositeSettings, bpy.types.PropertyGroup):
     mesh: PointerProperty(type=NERF_PG_mesh, name="Mesh", description="Extract Mesh's settings")
 
 
-CLASSES = (NERF_PG_mesh, NERF_PG_camera, NERF_PG_scene)
+CLASSES = (NERF_PG_mesh, NERF_PG_devices, NERF_PG_camera, NERF_PG_scene)
 
 
 @bpy.app.handlers.persistent

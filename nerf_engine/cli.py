@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_error(args, exc: Exception) -> None:
-    if getattr(args, "events", None) == "jsonl" and not getattr(args, "_error_emitted", False):
+    jsonl = getattr(args, "events", None) == "jsonl" and _is_main()  # (rank 0's stdout alone)
+    if jsonl and not getattr(args, "_error_emitted", False):
         record = event("error", 0, message=str(exc), kind=type(exc).__name__)
         print(json.dumps(record), flush=True)
     print(f"error: {exc}", file=sys.stderr)
@@ -252,7 +253,7 @@ def cmd_train(args) -> int:
         result = train(config, args.dataset, args.out, resume=args.resume, on_event=printer)
     finally:
         printer.close()
-    if not printer.jsonl:
+    if not printer.jsonl and _is_main():
         tail = f", test PSNR {result.psnr:.2f} dB" if result.psnr is not None else ""
         print(
             f"{result.stopped} at step {result.step}{tail}; run folder: {result.run_dir}",
@@ -267,7 +268,7 @@ class _EventPrinter:
 
     def __init__(self, args, total: int | None = None):
         self.args, self.jsonl, self.bar = args, getattr(args, "events", None) == "jsonl", None
-        if not self.jsonl and args.command == "train" and sys.stderr.isatty():
+        if not self.jsonl and args.command == "train" and sys.stderr.isatty() and _is_main():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="step", dynamic_ncols=True)
@@ -316,6 +317,17 @@ class _EventPrinter:
             self.bar.close()
 
 
+def _is_main() -> bool:
+    """This process prints: one alone, or rank 0 of several under torchrun (the others keep
+    quiet but for their own errors on stderr)."""
+    from .distributed import launched
+
+    try:
+        return launched().is_main
+    except ValueError:  # (a broken torchrun environment: the error itself says so)
+        return True
+
+
 def cmd_render(args) -> int:
     from .eval.renderer import render_job
 
@@ -328,10 +340,11 @@ def cmd_render(args) -> int:
         device=args.device,
         on_event=_EventPrinter(args),
     )
-    print(
-        f"rendered {len(manifest['views'])} views in {manifest['seconds']:.1f}s -> {args.out}",
-        file=sys.stderr,
-    )
+    if _is_main():
+        print(
+            f"rendered {len(manifest['views'])} views in {manifest['seconds']:.1f}s -> {args.out}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..jobs.engine_job import EngineJob, as_float, as_int
 
 MANAGED_ARGS = ("--out", "--events", "--resume")  # the add-on sets these itself
+NPROC_ARGS = ("--nproc-per-node", "--nproc_per_node")  # torchrun's processes per machine
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,13 @@ class TrainRequest:
     device: str = "auto"
     resume: bool = False
     extra_args: tuple[str, ...] = ()  # e.g. ("--set", "batch_rays=1024")
+    devices: int = 1  # training processes (one per GPU); more than 1: under torchrun
+    launcher: tuple[str, ...] = ()  # a cluster's torchrun command (empty: torchrun here)
 
     def command(self, python: str) -> list[str]:
         """The argument list (never a shell string) that runs this request with ``python``."""
-        cmd = [python, "-m", "nerf_engine", "train", self.dataset_dir, "--out", self.run_dir]
+        cmd = [*self.launch(python), "-m", "nerf_engine", "train", self.dataset_dir]
+        cmd += ["--out", self.run_dir]
         cmd += ["--events", "jsonl", "--device", self.device]
         if not self.resume:  # a resumed run keeps its own preset unless asked otherwise
             cmd += ["--preset", self.preset]
@@ -48,6 +52,17 @@ class TrainRequest:
         if self.resume:
             cmd.append("--resume")
         return cmd + list(self.extra_args)
+
+    def launch(self, python: str) -> list[str]:
+        """What starts the engine: ``python`` for one device; else torchrun — the cluster's
+        command, or ``python -m torch.distributed.run --standalone`` on this computer — with
+        ``--nproc-per-node`` (unless the cluster's command gives it)."""
+        if self.devices <= 1 and not self.launcher:
+            return [python]
+        prefix = list(self.launcher) or [python, "-m", "torch.distributed.run", "--standalone"]
+        if not any(arg.split("=")[0] in NPROC_ARGS for arg in prefix):
+            prefix += ["--nproc-per-node", str(max(self.devices, 1))]
+        return prefix
 
 
 def parse_extra_args(text: str) -> tuple[str, ...]:
@@ -144,7 +159,11 @@ class TrainJob(EngineJob):
     def outcome(self, returncode: int) -> tuple[str, str]:
         if self.error:
             return super().outcome(returncode)  # "Training failed: <the engine's message>"
-        if self.stopped is not None and returncode == 0:
+        # torchrun (several devices) exits 1 on the SIGTERM it forwards to the trainers, which
+        # still save and report their stop: their done event is what counts then
+        torchrun = self.request.devices > 1 or bool(self.request.launcher)
+        ended = returncode == 0 or (torchrun and self.stopped in ("signal", "cancelled"))
+        if self.stopped is not None and ended:
             if self.stopped in ("signal", "cancelled"):
                 saved = Path(self.checkpoint).name if self.checkpoint else "a checkpoint"
                 of = f" of {self.total_steps}" if self.total_steps else ""

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import bpy
 
+from .. import properties_devices as devices
 from ..jobs import watcher
 from ..nerf_engine.data.run_folder import RunFolder
-from ..preferences import find_engine
+from ..preferences import find_engine, get_preferences
 from ..scene import scene_io
 from ..scene.paths import check_writable, dataset_folder, folder_setting
 from ..scene.scene_io import SceneError
@@ -60,6 +61,7 @@ def request_from_scene(scene: bpy.types.Scene, *, resume: bool = False) -> Train
         )
     try:
         extra = parse_extra_args(nerf.train_extra_args)
+        count, launcher = devices.chosen(nerf.devices, get_preferences(bpy.context))
     except ValueError as exc:
         raise SceneError(str(exc)) from exc
     check_writable(run, "run folder")  # last: a refused request leaves no folder behind
@@ -72,6 +74,8 @@ def request_from_scene(scene: bpy.types.Scene, *, resume: bool = False) -> Train
         device=nerf.device.lower(),
         resume=resume,
         extra_args=extra,
+        devices=count,
+        launcher=launcher,
     )
 
 

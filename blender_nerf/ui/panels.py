@@ -206,6 +206,8 @@ def draw_training(layout: bpy.types.UILayout, context: bpy.types.Context) -> Non
     col.prop(nerf, "train_steps")
     col.prop(nerf, "train_seconds")
     col.prop(nerf, "device")
+    col.prop(nerf.devices, "count")
+    col.prop(nerf.devices, "launcher")
     col.prop(nerf, "train_extra_args")
     if job is not None:
         _draw_progress(layout, nerf, job)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import distributed
 from ..checkpoint import LoadedRun, load_run
 from ..config import TrainConfig
 from ..data.cameras import Intrinsics
@@ -33,7 +34,13 @@ from ..data.images import composite, write_exr, write_png, write_png16
 from ..data.scene_box import SceneBox
 from ..nerf.model import NeRF, render_rays
 from ..nerf.rays import RayBounds, image_rays_tensor
-from ..runtime import autocast_dtype, configure_process, rays_per_pass
+from ..runtime import (
+    autocast_dtype,
+    configure_process,
+    configure_threads,
+    rays_per_pass,
+    resolve_device,
+)
 from .metrics import EMPTY_COVERAGE, is_empty
 
 DEPTH_FORMATS = ("png16", "exr")
@@ -151,6 +158,7 @@ def render_frames(
     on_event: OnEvent | None = None,
     step: int = 0,
     run_dir: str | None = None,
+    group: distributed.Group = distributed.SINGLE,
 ) -> dict:
     """Render ``frames`` into ``out_dir`` as ``<name>.png`` (+ ``<name>_depth.png|.exr``) and
     write ``render.json`` listing the files and the depth encoding. Returns that manifest.
@@ -159,15 +167,17 @@ def render_frames(
     view, and a ``warning`` for each empty one (also ``"empty": true`` with its ``coverage``, the
     mean opacity, in the manifest); ``step`` (the model's training step) and ``run_dir`` are
     recorded in the manifest, and ``world`` says whether the colour shows the learned world.
+
+    Several processes (``group``, under torchrun) split the frames (rank r renders frames r,
+    r + N, ...: the same pixels a single process writes); rank 0 writes ``render.json`` for all
+    of them and counts ``done`` as if every rank kept its pace. Every rank returns the manifest.
     """
     out = make_dir(out_dir)
-    views, names = [], set()
+    views, names = [], unique_names(frames)
     started = time.perf_counter()
-    for index, frame in enumerate(frames):
-        name = view_name(frame, index)
-        if name in names:
-            name = f"{name}_{index:04d}"
-        names.add(name)
+    mine = range(group.rank, len(frames), group.world_size)
+    for count, index in enumerate(mine, start=1):
+        frame, name = frames[index], names[index]
         view = renderer.render(frame.intrinsics, frame.camera_to_world)
         write_png(out / f"{name}.png", view.rgba)
         entry = {
@@ -180,11 +190,14 @@ def render_frames(
         if entry["empty"]:
             emit(on_event, "warning", step, message=empty_view_message(name), view=name)
         entry.update(_write_depth(out, name, view.depth, depth_format))
-        views.append(entry)
+        views.append((index, entry))
+        done = min(len(frames), count * group.world_size) if group.active else index + 1
         emit(
-            on_event, "progress", step, done=index + 1, total=len(frames), name=name,
+            on_event, "progress", step, done=done, total=len(frames), name=name,
             path=str(out / f"{name}.png"),
         )  # fmt: skip
+    views = [entry for part in distributed.gather(views, group) for entry in part]
+    views = [entry for _, entry in sorted(views, key=lambda item: item[0])]
     manifest = {
         "run": run_dir,
         "step": step,
@@ -192,8 +205,21 @@ def render_frames(
         "world": renderer.model.environment is not None,  # the colour shows the learned world
         "views": views,
     }
-    write_json_atomic(out / "render.json", manifest)
+    if group.is_main:
+        write_json_atomic(out / "render.json", manifest)
     return manifest
+
+
+def unique_names(frames: Sequence[Frame]) -> list[str]:
+    """The file stem of every frame (:func:`view_name`; a repeated one gets its index)."""
+    names, seen = [], set()
+    for index, frame in enumerate(frames):
+        name = view_name(frame, index)
+        if name in seen:
+            name = f"{name}_{index:04d}"
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 def empty_view_message(name: str) -> str:
@@ -254,15 +280,18 @@ def render_job(
     if depth_format is not None and depth_format not in DEPTH_FORMATS:
         raise ValueError(f"depth format {depth_format!r}: use one of {', '.join(DEPTH_FORMATS)}")
     configure_process()
-    run = load_run(run_dir, device)
-    for note in run.notes:
-        emit(on_event, "warning", run.step, message=note)
-    frames = frames_to_render(run, cameras, split)
-    emit(on_event, "start", run.step, job="render", total=len(frames), run=str(run.run_dir))
-    manifest = render_frames(
-        Renderer.for_run(run), frames, out_dir, depth_format=depth_format, on_event=on_event,
-        step=run.step, run_dir=str(run.run_dir),
-    )  # fmt: skip
+    with distributed.process_group(resolve_device(device)) as (group, rank_device):
+        configure_threads(distributed.cpu_threads(group, rank_device))
+        on_event = on_event if group.is_main else None  # (rank 0 speaks for all)
+        run = load_run(run_dir, rank_device)
+        for note in run.notes:
+            emit(on_event, "warning", run.step, message=note)
+        frames = frames_to_render(run, cameras, split)
+        emit(on_event, "start", run.step, job="render", total=len(frames), run=str(run.run_dir))
+        manifest = render_frames(
+            Renderer.for_run(run), frames, out_dir, depth_format=depth_format,
+            on_event=on_event, step=run.step, run_dir=str(run.run_dir), group=group,
+        )  # fmt: skip
     emit(
         on_event, "done", run.step, job="render", n_views=len(manifest["views"]),
         seconds=manifest["seconds"], out=str(out_dir),

@@ -260,7 +260,8 @@ def render_rays(
     """Run ``model`` only on rays with a non-empty [near, far] and give every ray its result: rays
     that miss the scene box cost nothing and render as background (acc = 0). The outputs' per-sample
     ``weights`` cover the hit rays only. ``background``: one colour [3], one per ray [N, 3], or
-    None for premultiplied colour."""
+    None for premultiplied colour. ``model`` may be a NeRF wrapped for several processes
+    (``DistributedDataParallel``: called, so that its gradients are averaged)."""
     hit = (rays.far > rays.near)[:, 0]
     n_hit = int(hit.sum())
     if n_hit == len(rays):
@@ -273,7 +274,8 @@ def render_rays(
         weights=rays.near.new_zeros(0, 1),
     )
     if n_hit == 0:
-        return NeRFOutput(empty, empty if model.fine is not None else None, 0)
+        fine = getattr(model, "module", model).fine  # (the NeRF inside a DDP wrapper)
+        return NeRFOutput(empty, empty if fine is not None else None, 0)
     per_ray = background is not None and background.dim() == 2
     out = model(rays.subset(hit), background[hit] if per_ray else background, **kwargs)
 

@@ -71,16 +71,26 @@ class OccupancyGrid(nn.Module):
         generator: torch.Generator | None = None,
         chunk: int = 65536,
         samples_per_cell: int = 1,
+        cells: slice = slice(None),
+        combine: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         """Re-measure every cell with ``density_fn`` ([M, 3] points -> [M] σ) at
-        ``samples_per_cell`` jittered points (their maximum counts) and re-threshold."""
+        ``samples_per_cell`` jittered points (their maximum counts) and re-threshold.
+
+        Several processes (``distributed.py``) share the work and must end with the same grid:
+        each measures only ``cells`` (its share of ``occupied.flatten()``; the others count
+        σ = 0), and ``combine`` (an elementwise maximum over the processes, in place) joins the
+        measurements [R³] before the grid changes — identical inputs, identical grids.
+        """
         centers = self.cell_centers()
         sigma = torch.zeros(len(centers), device=centers.device)
         for _ in range(samples_per_cell):
             jitter = torch.rand(centers.shape, device=centers.device, generator=generator) - 0.5
-            points = centers + jitter * self.cell_size
+            points = (centers + jitter * self.cell_size)[cells]
             measured = [density_fn(points[i : i + chunk]) for i in range(0, len(points), chunk)]
-            sigma = torch.maximum(sigma, torch.cat(measured).float())
+            sigma[cells] = torch.maximum(sigma[cells], torch.cat(measured).float())
+        if combine is not None:
+            sigma = combine(sigma)
         self.density.copy_(torch.maximum(self.density * self.decay, sigma.view_as(self.density)))
         visible = -math.log(1.0 - self.threshold) / self.step_size  # σ at which α = threshold
         threshold = min(visible, float(self.density.mean()))

@@ -51,6 +51,7 @@ from .bench_curves import (
     train_against_clock,
     write_outputs,
 )
+from .bench_ddp import run_ddp
 from .profile import run_profiles
 from .suite import run_suite_command
 from .toy_scene import hemisphere_poses, make_toy_dataset, render_toy
@@ -112,6 +113,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite-scenes", help="--suite: only these scenes (comma-separated)")
     p.add_argument(
         "--no-reference", action="store_true", help="--suite: leave out the reference NeRF"
+    )
+    p.add_argument(
+        "--ddp",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: steady training rays/s of 1 and of N processes (torchrun, DDP) on the "
+        "same data (the first of --presets and --precision)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="--ddp: override a setting of the training runs, as in train --set",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the results to this file")
@@ -198,6 +214,8 @@ def run(args, say: Callable[[str], None]) -> int:
     configure_process()
     if args.suite:
         return run_suite_command(args, say)
+    if args.ddp:
+        return run_ddp(args, say)
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
         dataset = (

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import record_function
 
-from .. import __version__
+from .. import __version__, distributed
 from ..checkpoint import (
     CheckpointError,
     build_model,
@@ -41,7 +41,6 @@ from ..data.events import EventLog, OnEvent
 from ..data.fileio import make_dir, write_json_atomic
 from ..data.run_folder import RunFolder
 from ..data.scene_box import SceneBox, scene_box
-from ..eval.metrics import mse_to_psnr
 from ..eval.renderer import Renderer
 from ..nerf.environment import OPAQUE_NOTE
 from ..nerf.model import NeRF, autocast, render_rays
@@ -56,6 +55,7 @@ from ..runtime import (
     rays_per_pass,
     resolve_device,
 )
+from . import ddp
 from .guard import DivergedError, LastGood
 from .outputs import (
     final_eval,
@@ -64,6 +64,7 @@ from .outputs import (
     write_preview,
     write_preview_target,
 )
+from .progress import Window
 from .signals import stop_on_signals
 
 
@@ -98,14 +99,17 @@ class Trainer:
         dataset_dir: str,
         run_dir: str | os.PathLike,
         checkpoints: Sequence[Path] = (),
+        group: distributed.Group = distributed.SINGLE,
     ):
         """Load the training split of ``dataset_dir`` onto the configured device, build the model
         and the optimizer; restore the newest of ``checkpoints`` (oldest first) that reads.
-        Raises DatasetError for bad data and CheckpointError for an unusable checkpoint."""
+        ``group``: this process's rank among several (``ddp.py``). Raises DatasetError for bad
+        data and CheckpointError for an unusable checkpoint."""
         self.config, self.dataset_dir, self.run = config, dataset_dir, RunFolder(run_dir)
-        self.device = resolve_device(config.device)
+        self.group, self.is_main = group, group.is_main
+        self.device = distributed.rank_device(resolve_device(config.device), group)
         enable_tf32(self.device)
-        configure_threads(config.threads)
+        configure_threads(config.threads or distributed.cpu_threads(group, self.device))
         resumed, resumed_path, self.notes = (
             read_newest(list(checkpoints)) if checkpoints else (None, None, [])
         )  # notes: warnings for the log (newer checkpoints that did not read)
@@ -132,7 +136,7 @@ class Trainer:
         self.model.to(self.device)
         self.model.speed_switches(compile=config.compile, fused_layers=config.fused_layers)
         self.optimizer = torch.optim.Adam(self.model.parameter_groups(config.lr))
-        self.generator = new_generator(self.device, config.seed)
+        self.generator = new_generator(self.device, distributed.rank_seed(config.seed, group))
         self.dtype = autocast_dtype(config.mixed_precision, self.device)
         self.bounds = RayBounds(box, config.sampling.use_aabb, self.device)
         self.background = torch.tensor(config.background, dtype=torch.float32, device=self.device)
@@ -146,6 +150,7 @@ class Trainer:
         self.lr_scale = 1.0  # halved by every NaN rollback; saved in checkpoints
         if resumed is not None:
             self._restore(resumed, resumed_path)
+        self.net = ddp.wrap(self.model, group, self.device)  # what the training passes call
 
     def _restore(self, checkpoint: dict, path: Path) -> None:
         model, _, _ = build_model(checkpoint, path, self.device)
@@ -159,6 +164,10 @@ class Trainer:
             ) from exc
         self.global_step = int(checkpoint["step"])
         self.lr_scale = float(checkpoint.get("lr_scale", 1.0))
+        if self.group.active:  # (the checkpoint holds rank 0's stream: each rank its own)
+            self.generator.manual_seed(
+                distributed.rank_seed(self.config.seed, self.group, self.global_step)
+            )
 
     @property
     def learning_rate(self) -> float:
@@ -183,24 +192,26 @@ class Trainer:
         total_loss, total_mse, n_samples = 0.0, 0.0, 0
         for start in range(0, cfg.batch_rays, self.pass_rays):  # gradients add up over the passes
             part = slice(start, start + self.pass_rays)
-            behind = background[part] if world is None else world(rays_d[part])  # [n, 3]
-            target = over(rgba[part], behind.detach())
-            out = render_rays(
-                self.model,
-                self.bounds(rays_o[part], rays_d[part]),
-                behind,
-                perturb=True,
-                generator=self.generator,
-                autocast_dtype=self.dtype,
-                use_grid=self.global_step >= cfg.sampling.occupancy_warmup,
-            )
-            fine_mse = F.mse_loss(out.final.rgb, target)
-            loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine else fine_mse
-            if cfg.alpha_loss > 0 and world is None:  # the opacity against the images' alpha
-                loss = loss + cfg.alpha_loss * F.mse_loss(out.final.acc, rgba[part, 3:])
-            share = out.final.rgb.shape[0] / cfg.batch_rays
-            with record_function("train.backward"):
-                (loss * share).backward()
+            last = start + self.pass_rays >= cfg.batch_rays  # (DDP: average the gradients then)
+            with ddp.pass_sync(self.net, last):  # forward and backward: one pass
+                behind = background[part] if world is None else world(rays_d[part])  # [n, 3]
+                target = over(rgba[part], behind.detach())
+                out = render_rays(
+                    self.net,
+                    self.bounds(rays_o[part], rays_d[part]),
+                    behind,
+                    perturb=True,
+                    generator=self.generator,
+                    autocast_dtype=self.dtype,
+                    use_grid=self.global_step >= cfg.sampling.occupancy_warmup,
+                )
+                fine_mse = F.mse_loss(out.final.rgb, target)
+                loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine else fine_mse
+                if cfg.alpha_loss > 0 and world is None:  # the opacity against the images' alpha
+                    loss = loss + cfg.alpha_loss * F.mse_loss(out.final.acc, rgba[part, 3:])
+                share = out.final.rgb.shape[0] / cfg.batch_rays
+                with record_function("train.backward"):
+                    (loss * share).backward()
             total_loss = total_loss + loss.detach() * share
             total_mse = total_mse + fine_mse.detach() * share
             n_samples += out.n_samples
@@ -214,7 +225,8 @@ class Trainer:
         with record_function("train.occupancy"):
             self._update_occupancy()
         self.global_step += 1
-        return StepStats(total_loss, total_mse, n_samples)
+        mean = distributed.all_mean(torch.stack([total_loss, total_mse]), self.group)
+        return StepStats(mean[0], mean[1], n_samples)  # (the loss of all ranks' rays)
 
     def _update_occupancy(self) -> None:
         """Refresh the occupancy grid from the coarse network every ``occupancy_every`` steps."""
@@ -229,12 +241,17 @@ class Trainer:
                 self.model.coarse.density_at,
                 self.generator,
                 samples_per_cell=WARMUP_END_SAMPLES if thorough else 1,
+                cells=distributed.share(grid.density.numel(), self.group),
+                combine=distributed.all_max(self.group),  # every rank: the same grid
             )
 
     def save_checkpoint(self) -> Path:
         """Write the current step's checkpoint atomically, keep the newest ``keep_checkpoints``;
-        returns its path."""
+        returns its path. Rank 0 alone writes (every rank holds the same state)."""
         path = self.run.checkpoint_path(self.global_step)
+        self.checkpoint_step = self.global_step
+        if not self.is_main:
+            return path
         save_checkpoint(
             path,
             step=self.global_step,
@@ -247,7 +264,6 @@ class Trainer:
             lr_scale=self.lr_scale,
         )
         prune_checkpoints(self.run.path, self.config.keep_checkpoints)
-        self.checkpoint_step = self.global_step
         return path
 
 
@@ -297,19 +313,26 @@ def train(
     configure_process()
     validate(config)
     run = RunFolder(run_dir)
-    checkpoints = _check_run_dir(run, resume)
-    make_dir(run.path)
-    remove_partial_checkpoints(run.path)  # left by a process killed while writing one
-    with (
-        EventLog(run.events_path, on_event, append=resume) as log,
-        stop_on_signals() as sig,
-    ):
-        try:
-            trainer = Trainer(config, str(Path(dataset_dir).resolve()), run.path, checkpoints)
-            return _run(trainer, log, sig, should_stop or (lambda: False))
-        except Exception as exc:
-            log.emit("error", 0, message=str(exc), kind=type(exc).__name__)
-            raise
+    with distributed.process_group(resolve_device(config.device)) as (group, _):
+        resume = resume or (group.restart_count > 0 and bool(run.checkpoints()))  # (elastic)
+        checkpoints = _check_run_dir(run, resume)
+        if group.is_main:  # (under torchrun rank 0 alone writes the run folder)
+            make_dir(run.path)
+            remove_partial_checkpoints(run.path)  # left by a process killed while writing one
+        distributed.barrier(group)
+        log = EventLog(run.events_path, on_event, append=resume) if group.is_main else None
+        with log or ddp.SilentLog() as log, stop_on_signals() as sig:
+            try:
+                dataset = str(Path(dataset_dir).resolve())
+                trainer = Trainer(config, dataset, run.path, checkpoints, group)
+                return _run(trainer, log, sig, should_stop or (lambda: False))
+            except Exception as exc:
+                newest = run.latest_checkpoint()
+                lost = ddp.lost_peer(exc, group, newest and str(newest))
+                log.emit("error", 0, message=str(lost or exc), kind=type(lost or exc).__name__)
+                if lost:
+                    raise lost from exc
+                raise
 
 
 def _check_run_dir(run: RunFolder, resume: bool) -> list[Path]:
@@ -329,18 +352,20 @@ def _run(
 ) -> TrainResult:
     cfg = trainer.config
     autocast_name = str(trainer.dtype).removeprefix("torch.") if trainer.dtype else "off"
-    write_preview_target(trainer)
-    write_json_atomic(
-        trainer.run.config_path,
-        {
-            "engine_version": __version__,
-            "dataset": trainer.dataset_dir,
-            "device": str(trainer.device),
-            "autocast": autocast_name,
-            "scene": trainer.box.to_dict(),
-            "config": cfg.to_dict(),
-        },
-    )
+    if trainer.is_main:
+        write_preview_target(trainer)
+        write_json_atomic(
+            trainer.run.config_path,
+            {
+                "engine_version": __version__,
+                "dataset": trainer.dataset_dir,
+                "device": str(trainer.device),
+                "processes": trainer.group.world_size,
+                "autocast": autocast_name,
+                "scene": trainer.box.to_dict(),
+                "config": cfg.to_dict(),
+            },
+        )
     log.emit(
         "start",
         trainer.global_step,
@@ -352,6 +377,7 @@ def _run(
         autocast=autocast_name,
         resumed=trainer.global_step > 0,
         n_train_rays=trainer.sampler.n_pixels,
+        processes=trainer.group.world_size,  # (each trains batch_rays rays a step)
     )
     for note in trainer.notes:
         log.emit("warning", trainer.global_step, message=note)
@@ -364,7 +390,7 @@ def _run(
         _checkpoint(trainer, log)  # (a run stopped before its first step has nothing to save)
     path = trainer.run.latest_checkpoint()
     final_psnr = None
-    if stopped in ("completed", "time_budget"):
+    if stopped in ("completed", "time_budget") and trainer.is_main:
         if trainer.preview_step != trainer.global_step:
             write_preview(trainer, log)
         final_psnr = final_eval(trainer, log)
@@ -388,19 +414,23 @@ def _loop(
 ) -> str:
     cfg = trainer.config
     started = time.perf_counter()
-    window = _Window(started)
+    window = Window(started)
     while cfg.until_budget or trainer.global_step < cfg.steps:
-        if signalled():
-            return "signal"
-        if cancelled():
-            return "cancelled"
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started  # (several processes: all agree on the stop)
+        stop, elapsed = ddp.agree_stop(
+            trainer.group, trainer.device, signalled(), cancelled(), elapsed
+        )
+        if stop:
+            return stop
         if cfg.max_seconds:
             trainer.time_fraction = elapsed / cfg.max_seconds
             if elapsed >= cfg.max_seconds:
                 return "time_budget"
         stats = trainer.step()
-        window.add(stats.loss, stats.fine_mse, cfg.batch_rays, stats.n_samples)
+        world_size = trainer.group.world_size  # (rays and samples of all ranks)
+        window.add(
+            stats.loss, stats.fine_mse, cfg.batch_rays * world_size, stats.n_samples * world_size
+        )
         step = trainer.global_step
         report = step % cfg.log_every == 0 or step == cfg.steps
         preview = step % cfg.preview_every == 0
@@ -410,7 +440,7 @@ def _loop(
             continue
         if report:
             log.emit("progress", step, **window.report(trainer, started))
-        if preview:
+        if preview and trainer.is_main:
             write_preview(trainer, log)
         if save:
             _checkpoint(trainer, log)
@@ -453,46 +483,3 @@ def _checkpoint(trainer: Trainer, log: EventLog) -> Path:
     path = trainer.save_checkpoint()
     log.emit("checkpoint", trainer.global_step, path=str(path))
     return path
-
-
-class _Window:
-    """Loss and throughput since the last progress event (one device sync per report)."""
-
-    def __init__(self, now: float):
-        self.reset(now)
-
-    def reset(self, now: float) -> None:
-        self.start, self.steps, self.rays, self.samples = now, 0, 0, 0
-        self.loss, self.mse = 0.0, 0.0
-
-    def add(self, loss: torch.Tensor, mse: torch.Tensor, rays: int, samples: int) -> None:
-        self.loss, self.mse = self.loss + loss, self.mse + mse
-        self.steps, self.rays, self.samples = (
-            self.steps + 1,
-            self.rays + rays,
-            self.samples + samples,
-        )
-
-    def report(self, trainer: Trainer, started: float) -> dict:
-        now = time.perf_counter()
-        seconds = max(now - self.start, 1e-9)
-        loss, mse = float(self.loss) / self.steps, float(self.mse) / self.steps
-        cfg, elapsed = trainer.config, now - started
-        eta = max(cfg.steps - trainer.global_step, 0) * seconds / self.steps
-        if cfg.until_budget:
-            eta = max(cfg.max_seconds - elapsed, 0.0)
-        elif cfg.max_seconds:
-            eta = min(eta, max(cfg.max_seconds - elapsed, 0.0))
-        report = {
-            "total_steps": cfg.steps,
-            "loss": loss,
-            "psnr": mse_to_psnr(mse),
-            "lr": trainer.learning_rate,
-            "rays_per_s": self.rays / seconds,
-            "samples_per_s": self.samples / seconds,
-            "ms_per_step": 1000.0 * seconds / self.steps,
-            "elapsed_s": elapsed,
-            "eta_s": eta,
-        }
-        self.reset(now)
-        return report

@@ -14,12 +14,13 @@ FEATURES = {"export", "train", "views", "compare", "geometry"}
 ALLOWED = {
     "scene": set(),
     "jobs": {"scene"},  # watcher: SceneError
-    "properties": {"properties_composite", "properties_mesh"},
+    "properties": {"properties_composite", "properties_mesh", "properties_devices"},
     "properties_composite": set(),
     "properties_mesh": set(),
-    "preferences": {"jobs"},
+    "properties_devices": set(),
+    "preferences": {"jobs", "properties_devices"},
     "export": {"scene"},
-    "train": {"scene", "jobs", "preferences"},
+    "train": {"scene", "jobs", "preferences", "properties_devices"},
     "views": {"scene", "jobs", "preferences"},
     "compare": {"scene", "jobs", "preferences", "views"},
     "geometry": {"scene", "jobs", "preferences", "views"},

@@ -20,6 +20,7 @@ LAYERS = {
     "data": 1,
     "nerf": 2,
     "runtime": 2,
+    "distributed": 2,
     "checkpoint": 3,
     "eval": 4,
     "train": 5,
