@@ -41,7 +41,6 @@ from ..data.events import EventLog, OnEvent
 from ..data.fileio import make_dir, write_json_atomic
 from ..data.run_folder import RunFolder
 from ..data.scene_box import SceneBox, scene_box
-from ..eval.metrics import mse_to_psnr
 from ..eval.renderer import Renderer
 from ..nerf.environment import OPAQUE_NOTE
 from ..nerf.model import NeRF, autocast, render_rays
@@ -56,6 +55,7 @@ from ..runtime import (
     rays_per_pass,
     resolve_device,
 )
+from .depth import bound_occupancy, depth_term, training_depths
 from .guard import DivergedError, LastGood
 from .outputs import (
     final_eval,
@@ -64,7 +64,9 @@ from .outputs import (
     write_preview,
     write_preview_target,
 )
+from .schedule import depth_loss_weight, learning_rate
 from .signals import stop_on_signals
+from .window import Window
 
 
 @dataclass
@@ -116,11 +118,13 @@ class Trainer:
         self.box = box
         self.held_out, held_out_notes = held_out_splits(dataset_dir)
         # What the user should know about the data (conversions, masks, views left out, bounds).
-        self.notes += [*train_split.notes, *box.notes, *held_out_notes]
+        depths, depth_notes = training_depths(config, train_split, box)  # None: not used
+        self.notes += [*train_split.notes, *box.notes, *held_out_notes, *depth_notes]
         self.sampler = PixelSampler(
             iter_views(train_split),
             CameraTensors.from_frames(train_split.frames, box, self.device),
             self.device,
+            depths,
         )
         if config.model.environment == "auto" and self.sampler.opaque:
             self.notes.append(OPAQUE_NOTE)  # (the world is learned: say so)
@@ -132,6 +136,9 @@ class Trainer:
         self.model.to(self.device)
         if config.compile:
             self.model.compile_fields()
+        # with depth maps, empty space is skipped from the first step (not after a warm-up)
+        grid, new = self.model.occupancy, resumed is None
+        self.grid_seeded = config.depth_occupancy and bound_occupancy(grid, self.sampler, seed=new)
         self.optimizer = torch.optim.Adam(self.model.parameter_groups(config.lr))
         self.generator = new_generator(self.device, config.seed)
         self.dtype = autocast_dtype(config.mixed_precision, self.device)
@@ -174,7 +181,9 @@ class Trainer:
             group["lr"] = self.learning_rate * group.get("lr_scale", 1.0)
         with record_function("train.rays"):
             crop = cfg.precrop_fraction if self.global_step < cfg.precrop_steps else 1.0
-            rays_o, rays_d, rgba = self.sampler.sample(cfg.batch_rays, self.generator, crop)
+            rays_o, rays_d, rgba, depth = self.sampler.sample_batch(
+                cfg.batch_rays, self.generator, crop
+            )
             background = self.background.expand(cfg.batch_rays, 3)
             world = self.model.environment
             if cfg.random_background and world is None:  # a varying background teaches alpha
@@ -186,19 +195,23 @@ class Trainer:
             part = slice(start, start + self.pass_rays)
             behind = background[part] if world is None else world(rays_d[part])  # [n, 3]
             target = over(rgba[part], behind.detach())
+            rays = self.bounds(rays_o[part], rays_d[part])
             out = render_rays(
                 self.model,
-                self.bounds(rays_o[part], rays_d[part]),
+                rays,
                 behind,
                 perturb=True,
                 generator=self.generator,
                 autocast_dtype=self.dtype,
-                use_grid=self.global_step >= cfg.sampling.occupancy_warmup,
+                use_grid=self.global_step >= cfg.sampling.occupancy_warmup or self.grid_seeded,
             )
             fine_mse = F.mse_loss(out.final.rgb, target)
             loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine else fine_mse
             if cfg.alpha_loss > 0 and world is None:  # the opacity against the images' alpha
                 loss = loss + cfg.alpha_loss * F.mse_loss(out.final.acc, rgba[part, 3:])
+            if depth is not None:  # the ray termination against the depth maps
+                weight = depth_loss_weight(cfg, self.global_step, self.time_fraction)
+                loss = loss + depth_term(out, rays, depth[part], rgba[part, 3], weight)
             share = out.final.rgb.shape[0] / cfg.batch_rays
             with record_function("train.backward"):
                 (loss * share).backward()
@@ -218,13 +231,16 @@ class Trainer:
         return StepStats(total_loss, total_mse, n_samples)
 
     def _update_occupancy(self) -> None:
-        """Refresh the occupancy grid from the coarse network every ``occupancy_every`` steps."""
+        """Refresh the occupancy grid from the coarse network every ``occupancy_every`` steps (a
+        grid started from depth maps holds until the warm-up ends: the young network knows less)."""
         grid, cfg = self.model.occupancy, self.config.sampling
         if grid is None or self.global_step % cfg.occupancy_every:
             return
         # the refresh after which cells are skipped looks closely (thin structures, see occupancy)
         last_before_use = max(0, (cfg.occupancy_warmup - 1) // cfg.occupancy_every)
         thorough = self.global_step == last_before_use * cfg.occupancy_every
+        if self.grid_seeded and self.global_step < last_before_use * cfg.occupancy_every:
+            return
         with torch.no_grad(), autocast(self.device, self.dtype):
             grid.update(
                 self.model.coarse.density_at,
@@ -255,15 +271,6 @@ class Trainer:
 def over(rgba: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     """Straight-alpha pixels [N, 4] over per-ray background colours [N, 3] -> rgb [N, 3]."""
     return rgba[:, :3] * rgba[:, 3:] + background * (1.0 - rgba[:, 3:])
-
-
-def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
-    """Exponential decay from ``lr`` at step 0 to ``lr_final`` at ``steps`` — or at the end of the
-    time budget, when that comes first (``time_fraction``: the share of ``max_seconds`` used).
-    With ``steps`` = 0 the budget alone sets the schedule."""
-    by_steps = step / config.steps if config.steps > 0 else 0.0
-    progress = min(max(by_steps, time_fraction), 1.0)
-    return config.lr * (config.lr_final / config.lr) ** progress
 
 
 def _check_same_architecture(config: TrainConfig, checkpoint: dict, path: Path) -> None:
@@ -389,7 +396,7 @@ def _loop(
 ) -> str:
     cfg = trainer.config
     started = time.perf_counter()
-    window = _Window(started)
+    window = Window(started)
     while cfg.until_budget or trainer.global_step < cfg.steps:
         if signalled():
             return "signal"
@@ -454,46 +461,3 @@ def _checkpoint(trainer: Trainer, log: EventLog) -> Path:
     path = trainer.save_checkpoint()
     log.emit("checkpoint", trainer.global_step, path=str(path))
     return path
-
-
-class _Window:
-    """Loss and throughput since the last progress event (one device sync per report)."""
-
-    def __init__(self, now: float):
-        self.reset(now)
-
-    def reset(self, now: float) -> None:
-        self.start, self.steps, self.rays, self.samples = now, 0, 0, 0
-        self.loss, self.mse = 0.0, 0.0
-
-    def add(self, loss: torch.Tensor, mse: torch.Tensor, rays: int, samples: int) -> None:
-        self.loss, self.mse = self.loss + loss, self.mse + mse
-        self.steps, self.rays, self.samples = (
-            self.steps + 1,
-            self.rays + rays,
-            self.samples + samples,
-        )
-
-    def report(self, trainer: Trainer, started: float) -> dict:
-        now = time.perf_counter()
-        seconds = max(now - self.start, 1e-9)
-        loss, mse = float(self.loss) / self.steps, float(self.mse) / self.steps
-        cfg, elapsed = trainer.config, now - started
-        eta = max(cfg.steps - trainer.global_step, 0) * seconds / self.steps
-        if cfg.until_budget:
-            eta = max(cfg.max_seconds - elapsed, 0.0)
-        elif cfg.max_seconds:
-            eta = min(eta, max(cfg.max_seconds - elapsed, 0.0))
-        report = {
-            "total_steps": cfg.steps,
-            "loss": loss,
-            "psnr": mse_to_psnr(mse),
-            "lr": trainer.learning_rate,
-            "rays_per_s": self.rays / seconds,
-            "samples_per_s": self.samples / seconds,
-            "ms_per_step": 1000.0 * seconds / self.steps,
-            "elapsed_s": elapsed,
-            "eta_s": eta,
-        }
-        self.reset(now)
-        return report
