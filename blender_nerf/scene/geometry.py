@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..nerf_engine.data.cameras import Intrinsics, look_at
+from ..nerf_engine.data.depth import planar_to_ray_distance  # noqa: F401  (export uses it)
 
 SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
@@ -227,13 +228,3 @@ def nearest_distance(points: np.ndarray, centres: np.ndarray, max_points: int = 
         return math.inf
     points = points[:: max(1, len(points) // max_points)]
     return float(min(np.linalg.norm(points - c, axis=1).min() for c in centres))
-
-
-def planar_to_ray_distance(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
-    """Depth along the camera's −Z axis [h, w] (row 0 at the top) -> distance along each pixel's
-    ray, the ``t`` of the engine's unit-length rays."""
-    k = intrinsics
-    xs = (np.arange(k.w) + 0.5 - k.cx) / k.fl_x
-    ys = (np.arange(k.h) + 0.5 - k.cy) / k.fl_y
-    stretch = np.sqrt(1.0 + xs[None, :] ** 2 + ys[:, None] ** 2)
-    return depth * stretch
