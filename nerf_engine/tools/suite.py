@@ -184,8 +184,9 @@ def run_suite_command(args, say: Callable[[str], None]) -> int:
     """``bench --suite DIR``: see :mod:`.suite`."""
     budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
     datasets = suite_datasets(
-        Path(args.suite), args.suite_resolution, args.suite_views, args.suite_test
-    )
+        Path(args.suite), args.suite_resolution, args.suite_views, args.suite_test,
+        args.suite_scenes,
+    )  # fmt: skip
     if args.suite_scenes:
         wanted = {
             f"{name.strip()}_{args.suite_resolution}" for name in args.suite_scenes.split(",")
