@@ -2,10 +2,11 @@
 ``train(config, dataset_dir, run_dir, on_event=...)``, the train job that fills a run folder.
 
 Read top to bottom: load the data and the scene box, build coarse + fine networks and Adam, then
-loop — random rays from all training images, coarse and fine renders, MSE on both, an exponentially
-decaying learning rate — with progress events, preview renders of a held-out view and atomic
-checkpoints. ``resume=True`` continues the latest checkpoint with the same optimizer state, step
-and random stream, so a stopped-and-resumed run equals an uninterrupted one. A NaN/inf loss rolls
+loop — random rays from all training images, coarse and fine renders, MSE on both (with depth
+maps also the depth loss, see ``depth``), an exponentially decaying learning rate — with progress
+events, preview renders of a held-out view and atomic checkpoints. ``resume=True`` continues the
+latest checkpoint with the same optimizer state, step and random stream, so a stopped-and-resumed
+run equals an uninterrupted one. A NaN/inf loss rolls
 back to the last good state with half the learning rate and a ``warning`` event (see ``guard``);
 when that keeps happening training stops with :class:`~.guard.DivergedError`.
 
