@@ -378,6 +378,7 @@ def export(name: str, out: Path, resolution: int, views: int, test: int, samples
         nerf.rig_views, nerf.rig_hemisphere, nerf.rig_seed = views + test + 2, True, 7
         nerf.split_mode, nerf.split_val_count, nerf.split_test_count = "COUNT", 2, test
         nerf.film_transparent, nerf.overwrite = True, True
+        nerf.export_depth = True  # depth supervision and the depth error of `bench --suite`
         if "FINISHED" not in __import__("bpy").ops.nerf.export_dataset():
             raise RuntimeError(f"{name}: Export Dataset did not finish: {nerf.job_status}")
     finally:

@@ -108,6 +108,15 @@ class TrainConfig:
     # Weight of an MSE between the rendered opacity and the images' alpha (RGBA data): teaches
     # alpha directly, also when training over a constant background.
     alpha_loss: float = 0.0
+    # Depth supervision, for datasets with depth maps (``depth_file_path``; nerf/depth_loss.py):
+    # the depth loss's weight at the start of training, decaying exponentially to
+    # `depth_loss_final` at its end. 0 = the depth maps are not used at all (no loss, and the
+    # occupancy grid waits for its warm-up as without depth).
+    depth_loss: float = 0.1
+    depth_loss_final: float = 0.01
+    # Start the occupancy grid from the depth maps' surface points (dilated by a margin) so that
+    # empty space is skipped from the first step, instead of after `sampling.occupancy_warmup`.
+    depth_occupancy: bool = True
     mixed_precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16", "off"
     device: str = "auto"
     seed: int = 0
@@ -326,6 +335,10 @@ def validate(config: TrainConfig) -> None:
         (len(config.background) == 3, "background must be three numbers (r, g, b)"),
         (config.max_seconds >= 0, "max_seconds must be >= 0"),
         (config.alpha_loss >= 0, "alpha_loss must be >= 0"),
+        (
+            config.depth_loss == 0 or (config.depth_loss > 0 and config.depth_loss_final > 0),
+            "depth_loss must be >= 0 (0 = off), and depth_loss_final > 0 when it is on",
+        ),
         (config.threads >= 0, "threads must be 0 (automatic) or positive"),
     ]
     for ok, message in checks:

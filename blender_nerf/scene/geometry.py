@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..nerf_engine.data.cameras import Intrinsics, look_at
+from ..nerf_engine.data.depth import planar_to_ray_distance
 
 SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
@@ -229,22 +230,8 @@ def nearest_distance(points: np.ndarray, centres: np.ndarray, max_points: int = 
     return float(min(np.linalg.norm(points - c, axis=1).min() for c in centres))
 
 
-def planar_to_ray_distance(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
-    """Depth along the camera's −Z axis [h, w] (row 0 at the top) -> distance along each pixel's
-    ray, the ``t`` of the engine's unit-length rays."""
-    return depth * _stretch(intrinsics)
-
-
-def _stretch(intrinsics: Intrinsics) -> np.ndarray:
-    """[h, w] length of each pixel-centre ray whose camera-space −Z component is 1."""
-    k = intrinsics
-    xs = (np.arange(k.w) + 0.5 - k.cx) / k.fl_x
-    ys = (np.arange(k.h) + 0.5 - k.cy) / k.fl_y
-    return np.sqrt(1.0 + xs[None, :] ** 2 + ys[:, None] ** 2)
-
-
 def ray_distance_to_planar(distance: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     """Distance along each pixel's unit ray [h, w] (row 0 at the top; the engine's depth) ->
     depth along the camera's −Z axis, the convention of Blender's Z pass. Same units in and out;
-    the inverse of :func:`planar_to_ray_distance`."""
-    return distance / _stretch(intrinsics)
+    the inverse of :func:`planar_to_ray_distance` (the engine's, ``data/depth.py``)."""
+    return distance / planar_to_ray_distance(np.ones((intrinsics.h, intrinsics.w)), intrinsics)

@@ -26,12 +26,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from .cameras import Intrinsics
+from .depth import DEPTH_TOP_KEYS
 from .fileio import write_json_atomic
 from .frames import FRAME_KEYS, Frame, FrameReader, normalise_rel
 from .images import ImageError, read_rgba
@@ -63,6 +64,8 @@ class Split:
     near: float | None = None
     far: float | None = None
     notes: tuple[str, ...] = ()  # what the reader converted or left out, for the user (warnings)
+    # top-level keys a frame may override that are read per frame later (depth.DEPTH_TOP_KEYS)
+    defaults: dict = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -181,6 +184,7 @@ def read_transforms(
         near=near,
         far=far,
         notes=reader.notes(frames),
+        defaults={k: top[k] for k in DEPTH_TOP_KEYS if k in top},
     )
 
 

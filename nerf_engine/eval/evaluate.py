@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import load_run
 from ..data.dataset import Split, iter_views, read_split
+from ..data.depth import has_depth, iter_depths
 from ..data.events import OnEvent, emit
 from ..data.images import composite, write_png
 from ..runtime import configure_process
@@ -34,6 +35,17 @@ def alpha_error(rendered: np.ndarray, alpha: np.ndarray, valid: np.ndarray | Non
     return float(diff[valid].mean() if valid is not None else diff.mean())
 
 
+def depth_error(rendered: np.ndarray, depth: np.ndarray, valid, diagonal: float) -> float | None:
+    """Mean absolute error of a rendered depth [H, W] (world units, 0 where nothing was rendered)
+    against a depth map [H, W] (``data.depth.read_depth``: distances along the rays) over the
+    ``valid`` pixels with a surface, as a fraction of the scene box's ``diagonal``; None without
+    surface pixels."""
+    surface = np.isfinite(depth) if valid is None else np.isfinite(depth) & valid
+    if not surface.any():
+        return None
+    return float(np.abs(rendered[surface].astype(np.float64) - depth[surface]).mean() / diagonal)
+
+
 def evaluate_views(
     renderer: Renderer,
     split: Split,
@@ -46,18 +58,25 @@ def evaluate_views(
     training background, over the pixels that may be evaluation targets (masked pixels and,
     after undistortion, pixels outside the photo are left out; see ``iter_views``).
 
-    Returns ``{"psnr", "ssim", "alpha_error", "n_views", "seconds", "views": [{"name", "psnr",
-    "ssim", "alpha_error"}, ...]}``; the metrics are means over views (SSIM is NaN for images under
-    11 pixels a side; ``alpha_error`` is the mean absolute difference between the rendered
-    opacity and the image's alpha, 0–1: what compositing in Blender depends on). With
+    Returns ``{"psnr", "ssim", "alpha_error", "depth_error", "n_views", "seconds", "views":
+    [{"name", "psnr", "ssim", "alpha_error", "depth_error"}, ...]}``; the metrics are means over
+    views (SSIM is NaN for images under 11 pixels a side; ``alpha_error`` is the mean absolute
+    difference between the rendered opacity and the image's alpha, 0–1: what compositing in
+    Blender depends on; ``depth_error`` (None for views without depth maps) the rendered depth's
+    mean absolute error on the pixels with a surface, as a fraction of the scene box diagonal:
+    what Extract Mesh and depth compositing depend on). With
     ``out_dir``, also writes each render as a PNG. ``on_event`` gets a ``progress`` event (``done``,
     ``total``, ``name``) per view, with ``step`` (the model's training step).
     """
     started = time.perf_counter()
     background = renderer.config.background
     views = []
-    for index, (frame, (rgba, valid)) in enumerate(
-        zip(split.frames, iter_views(split), strict=True)
+    depths, diagonal = [None] * len(split.frames), 1.0
+    if has_depth(split.frames):  # the rendered depth against the depth maps
+        depths = iter_depths(split)
+        diagonal = float(np.linalg.norm(renderer.box.aabb[1] - renderer.box.aabb[0]))
+    for index, (frame, (rgba, valid), depth) in enumerate(
+        zip(split.frames, iter_views(split), depths, strict=True)
     ):
         reference = composite(rgba, background)
         view = renderer.render(frame.intrinsics, frame.camera_to_world)
@@ -74,6 +93,9 @@ def evaluate_views(
                     else float("nan")
                 ),
                 "alpha_error": alpha_error(view.rgba[..., 3], rgba[..., 3], valid),
+                "depth_error": depth_error(view.depth, depth, valid, diagonal)
+                if depth is not None
+                else None,
             }
         )
         if out_dir is not None:
@@ -83,10 +105,16 @@ def evaluate_views(
         "psnr": float(np.mean([v["psnr"] for v in views])),
         "ssim": float(np.nanmean([v["ssim"] for v in views])) if views else float("nan"),
         "alpha_error": float(np.mean([v["alpha_error"] for v in views])),
+        "depth_error": _mean_known([v["depth_error"] for v in views]),
         "n_views": len(views),
         "seconds": time.perf_counter() - started,
         "views": views,
     }
+
+
+def _mean_known(values: list) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
 
 
 def evaluate_run(

@@ -258,10 +258,11 @@ def render_rays(
     model: NeRF, rays: RayBatch, background: torch.Tensor | None, **kwargs
 ) -> NeRFOutput:
     """Run ``model`` only on rays with a non-empty [near, far] and give every ray its result: rays
-    that miss the scene box cost nothing and render as background (acc = 0). The outputs' per-sample
-    ``weights`` cover the hit rays only. ``background``: one colour [3], one per ray [N, 3], or
-    None for premultiplied colour. ``model`` may be a NeRF wrapped for several processes
-    (``DistributedDataParallel``: called, so that its gradients are averaged)."""
+    that miss the scene box cost nothing and render as background (acc = 0). The outputs'
+    per-sample ``weights`` and ``t_vals`` cover the hit rays only (``near < far``).
+    ``background``: one colour [3], one per ray [N, 3], or None for premultiplied colour.
+    ``model`` may be a NeRF wrapped for several processes (``DistributedDataParallel``: called,
+    so that its gradients are averaged)."""
     hit = (rays.far > rays.near)[:, 0]
     n_hit = int(hit.sum())
     if n_hit == len(rays):
@@ -272,6 +273,7 @@ def render_rays(
         depth=rays.near.clone(),
         acc=rays.near.new_zeros(len(rays), 1),
         weights=rays.near.new_zeros(0, 1),
+        t_vals=rays.near.new_zeros(0, 1),
     )
     if n_hit == 0:
         fine = getattr(model, "module", model).fine  # (the NeRF inside a DDP wrapper)
@@ -282,7 +284,7 @@ def render_rays(
     def scatter(part: RenderOutput) -> RenderOutput:
         rgb, depth, acc = empty.rgb.clone(), empty.depth.clone(), empty.acc.clone()
         rgb[hit], depth[hit], acc[hit] = part.rgb.to(rgb.dtype), part.depth, part.acc
-        return RenderOutput(rgb=rgb, depth=depth, acc=acc, weights=part.weights)
+        return RenderOutput(rgb, depth, acc, weights=part.weights, t_vals=part.t_vals)
 
     return NeRFOutput(scatter(out.coarse), scatter(out.fine) if out.fine else None, out.n_samples)
 

@@ -8,6 +8,11 @@ mean density while that is lower (early on, when everything is faint).
 The occupied set is dilated by one cell so that surfaces on cell borders are never cut. Samples in
 empty cells are dropped before the networks run, in the coarse and the fine pass alike.
 
+With depth maps (exact, as a Blender export writes them) the grid starts from the cells around the
+training views' surface points (``cells_near``, ``bound``): empty space is skipped from the first
+step, and every refresh stays within those cells — no training view sees anything outside them,
+and a network trained only where samples are taken has no say about the space it never sampled.
+
 Thin structures: a structure about a cell thick is always kept. One point per cell finds a thinner
 one only by chance, so the refresh that ends the training warm-up (after which cells are skipped)
 measures every cell at several points (``samples_per_cell``); a wire a fifth of a cell thick may
@@ -18,7 +23,7 @@ the decaying maximum). The grid's resolution is the scale of detail that is safe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +49,9 @@ class OccupancyGrid(nn.Module):
         self.register_buffer("density", torch.zeros((resolution,) * 3))
         self.register_buffer("occupied", torch.ones((resolution,) * 3, dtype=torch.bool))
         self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+        # cells a refresh may mark occupied (None: all); set from depth maps by ``bound``, not
+        # saved: a resumed run sets it again from the same depth maps
+        self.allowed: torch.Tensor | None = None
 
     @property
     def cell_size(self) -> torch.Tensor:
@@ -96,8 +104,31 @@ class OccupancyGrid(nn.Module):
         threshold = min(visible, float(self.density.mean()))
         occupied = self.density > threshold
         dilated = F.max_pool3d(occupied[None, None].float(), kernel_size=3, stride=1, padding=1)
-        self.occupied.copy_(dilated[0, 0] > 0)
+        occupied = dilated[0, 0] > 0
+        self.occupied.copy_(occupied if self.allowed is None else occupied & self.allowed)
         self.updates += 1
+
+    @torch.no_grad()
+    def cells_near(self, points: Iterable[torch.Tensor], margin: int) -> torch.Tensor:
+        """[R, R, R] bool: the cells holding one of ``points`` (chunks [M, 3], unit frame; points
+        outside the grid are ignored), dilated by ``margin`` cells."""
+        hits = torch.zeros(self.resolution**3, dtype=torch.bool, device=self.aabb.device)
+        for chunk in points:
+            rel = (chunk.to(self.aabb) - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
+            rel = rel[((rel >= 0) & (rel < 1)).all(dim=-1)]
+            ijk = (rel * self.resolution).long().clamp(0, self.resolution - 1)
+            hits[(ijk[:, 0] * self.resolution + ijk[:, 1]) * self.resolution + ijk[:, 2]] = True
+        grid = hits.view((1, 1) + (self.resolution,) * 3).float()
+        size = 2 * margin + 1
+        return F.max_pool3d(grid, size, stride=1, padding=margin)[0, 0] > 0
+
+    def bound(self, cells: torch.Tensor, *, seed: bool) -> None:
+        """Keep every later refresh within ``cells`` ([R, R, R] bool: where the surfaces of every
+        training view's depth map lie; outside them no training view sees anything); with
+        ``seed``, also start from them: those cells occupied, every other empty."""
+        self.allowed = cells
+        if seed:
+            self.occupied.copy_(cells)
 
     def occupied_fraction(self) -> float:
         return float(self.occupied.float().mean())

@@ -54,6 +54,7 @@ class RenderOutput:
     depth: torch.Tensor  # [N, 1] expected distance along the ray
     acc: torch.Tensor  # [N, 1] accumulated opacity in [0, 1]
     weights: torch.Tensor  # [N, S]
+    t_vals: torch.Tensor | None = None  # [N, S] the samples' distances along the rays
 
 
 def volume_render(
@@ -71,4 +72,5 @@ def volume_render(
     color = accumulate(weights, rgb)
     if background is not None:
         color = composite_background(color, acc, background)
-    return RenderOutput(rgb=color, depth=expected_depth(weights, t, acc), acc=acc, weights=weights)
+    depth = expected_depth(weights, t, acc)
+    return RenderOutput(rgb=color, depth=depth, acc=acc, weights=weights, t_vals=t)

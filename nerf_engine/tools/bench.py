@@ -33,7 +33,7 @@ import torch
 from ..config import TrainConfig
 from ..data.cameras import Intrinsics
 from ..data.dataset import Frame, read_split, write_transforms
-from ..data.images import write_png
+from ..data.images import write_exr, write_png
 from ..runtime import (
     configure_process,
     cpu_has_native_bf16,
@@ -54,7 +54,7 @@ from .bench_curves import (
 from .bench_ddp import run_ddp
 from .profile import run_profiles
 from .suite import run_suite_command
-from .toy_scene import hemisphere_poses, make_toy_dataset, render_toy
+from .toy_scene import hemisphere_poses, make_toy_dataset, render_toy, toy_depth
 from .variants import variant
 
 
@@ -263,17 +263,18 @@ def run(args, say: Callable[[str], None]) -> int:
 
 
 def measure_memory(device: str, folder: Path, n_images: int = 100, size: int = 800) -> dict:
-    """Peak RSS of `preview` training on ``n_images`` of ``size``² pixels, and of rendering one
-    1920×1080 view, each in its own engine process, as the add-on runs them."""
+    """Peak RSS of `preview` training on ``n_images`` of ``size``² pixels with depth maps, and of
+    rendering one 1920×1080 view, each in its own engine process, as the add-on runs them."""
     intr = Intrinsics.from_fov(0.75, size, size)
     data = folder / "big"
     pose = hemisphere_poses(1, np.random.default_rng(0))[0]
     write_png(data / "view.png", render_toy(intr, pose, supersample=1))
+    write_exr(data / "view_depth.exr", {"R": toy_depth(intr, pose)})  # a depth map per view too
     poses = hemisphere_poses(n_images + 1, np.random.default_rng(1))
+    depth = {"depth_file_path": "view_depth.exr"}
     for split, chosen in (("train", poses[:-1]), ("test", poses[-1:])):
-        write_transforms(
-            data / f"transforms_{split}.json", [Frame(p, intr, "view.png") for p in chosen]
-        )
+        frames = [Frame(p, intr, "view.png", extra=depth) for p in chosen]
+        write_transforms(data / f"transforms_{split}.json", frames)
     hd = folder / "hd_camera.json"
     write_transforms(hd, [Frame(poses[-1], Intrinsics.from_fov(0.75, 1920, 1080))])
     train = [

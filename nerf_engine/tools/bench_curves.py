@@ -59,7 +59,8 @@ def train_against_clock(
     measuring), measuring the first ``test_views`` test views at the training times ``eval_at``
     (seconds; default ``evals`` evenly spaced points) and after the last step.
 
-    Returns ``{"curve": [{"seconds", "step", "psnr", "ssim", "alpha_error"}, ...], "steps",
+    Returns ``{"curve": [{"seconds", "step", "psnr", "ssim", "alpha_error", "depth_error"}, ...],
+    "steps",
     "rays_per_s_steady", "samples_per_ray_steady", "render_s_per_view", "occupied_fraction"}``.
     """
     test = read_split(dataset, "test").first(test_views)
@@ -72,7 +73,7 @@ def train_against_clock(
             report = evaluate_views(trainer.renderer, test)
             curve.append(
                 {"seconds": trained, "step": trainer.global_step}
-                | {key: report[key] for key in ("psnr", "ssim", "alpha_error")}
+                | {key: report[key] for key in ("psnr", "ssim", "alpha_error", "depth_error")}
             )
 
         while trained < seconds and (config.until_budget or trainer.global_step < config.steps):

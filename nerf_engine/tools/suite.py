@@ -5,9 +5,11 @@ the repository's Blender) is trained by each configuration as ``train --max-seco
 one run per budget B (default 60, 180, 600 s), the learning rate decaying over that budget — and
 by the plain reference NeRF (4×128, 32+32 samples, box bounds, bf16 where the CPU has it; a
 constant learning rate, so one run measured at every budget) in the same process tree. Each is
-measured on the scene's test views: PSNR, SSIM and the alpha error. The report has one row per
-scene and configuration, then each configuration's mean and worst scene: defaults are chosen on
-those, never on one scene.
+measured on the scene's test views: PSNR, SSIM, the alpha error and the rendered depth's mean
+absolute error (in % of the scene box diagonal; the suite's scenes are exported with depth). The
+report has one row per scene and configuration, then each configuration's mean and worst scene:
+defaults are chosen on those, never on one scene. With and without depth supervision on the same
+exports in one run: ``--curve-presets preview,preview+depth_loss=0``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .variants import variant
 
 SUITE_SCRIPT = Path("benchmarks") / "scene_suite.py"
 REFERENCE_NAME = "reference"
-METRICS = ("psnr", "ssim", "alpha_error")
+METRICS = ("psnr", "ssim", "alpha_error", "depth_error")
 
 
 def suite_datasets(
@@ -81,8 +83,8 @@ def run_suite(
     """Train every config (one run per budget, the budget being the unit: ``steps`` = 0) and the
     reference (unless ``reference_sizes`` is None) on every dataset. Returns ``{scene: {config
     name: {"curve": [point per budget], "steps", "rays_per_s_steady"}}}``; a point is
-    ``{"seconds", "step", "psnr", "ssim", "alpha_error"}`` (no alpha error for the reference,
-    which trains over white)."""
+    ``{"seconds", "step", "psnr", "ssim", "alpha_error", "depth_error"}`` (no alpha or depth error
+    for the reference, which trains over white)."""
     flags = ("--aabb", "--bf16") if cpu_has_native_bf16() else ("--aabb",)
     results: dict[str, dict] = {}
     for dataset in datasets:
@@ -135,7 +137,7 @@ def suite_table(results: dict[str, dict], budgets: Sequence[float]) -> str:
     names = list(next(iter(results.values())))
     last = max(budgets)
     head = ["scene", "configuration", *(f"PSNR {b:g} s" for b in budgets)]
-    head += [f"SSIM {last:g} s", f"alpha error {last:g} s", "steps"]
+    head += [f"SSIM {last:g} s", f"alpha error {last:g} s", f"depth error {last:g} s (%)", "steps"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for scene, by_name in results.items():
         for name in names:
@@ -147,7 +149,9 @@ def suite_table(results: dict[str, dict], budgets: Sequence[float]) -> str:
                 values = [_value(r[name], budget, "psnr") for r in results.values()]
                 cells.append(_number(reduce(values) if not any(map(math.isnan, values)) else None))
             ssim = [_value(r[name], last, "ssim") for r in results.values()]
-            cells += [_number(reduce(ssim), 3), "", ""]
+            depth = [100 * _value(r[name], last, "depth_error") for r in results.values()]
+            worst_depth = np.max if reduce is np.min else reduce  # (the worst error is the largest)
+            cells += [_number(reduce(ssim), 3), "", _number(worst_depth(depth)), ""]
             lines.append(
                 "| **" + "** | **".join(cells[:2]) + "** | " + " | ".join(cells[2:]) + " |"
             )
@@ -170,6 +174,7 @@ def _row(scene: str, name: str, result: dict, budgets: Sequence[float]) -> str:
     cells += [
         _number(_value(result, last, "ssim"), 3),
         _number(_value(result, last, "alpha_error"), 3),
+        _number(100 * _value(result, last, "depth_error")),
     ]
     cells.append(str(result["steps"]))
     return "| " + " | ".join(cells) + " |"
@@ -179,8 +184,9 @@ def run_suite_command(args, say: Callable[[str], None]) -> int:
     """``bench --suite DIR``: see :mod:`.suite`."""
     budgets = [float(b) for b in args.budgets.split(",") if b.strip()]
     datasets = suite_datasets(
-        Path(args.suite), args.suite_resolution, args.suite_views, args.suite_test
-    )
+        Path(args.suite), args.suite_resolution, args.suite_views, args.suite_test,
+        args.suite_scenes,
+    )  # fmt: skip
     if args.suite_scenes:
         wanted = {
             f"{name.strip()}_{args.suite_resolution}" for name in args.suite_scenes.split(",")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.cameras import Intrinsics, image_rays, look_at
 from ..data.dataset import Frame, write_transforms
-from ..data.images import write_png
+from ..data.images import write_exr, write_png
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,16 @@ def render_toy(
     return np.concatenate([straight, coverage[..., None]], axis=-1).astype(np.float32)
 
 
+def toy_depth(intrinsics: Intrinsics, camera_to_world: np.ndarray, wire: bool = False):
+    """Distance along each pixel-centre ray to the first surface, float32 [h, w] (+inf where the
+    ray hits nothing): the depth map of :func:`render_toy`'s view."""
+    o, d = image_rays(intrinsics, camera_to_world)
+    o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+    wire_t = _hit_wire(o, d) if wire else np.full(len(o), np.inf)
+    hits = np.stack([_hit_sphere(o, d, s) for s in SPHERES] + [_hit_ground(o, d), wire_t], -1)
+    return hits.min(-1).reshape(intrinsics.h, intrinsics.w).astype(np.float32)
+
+
 def hemisphere_poses(n: int, rng: np.random.Generator, radius: float = 4.0) -> list[np.ndarray]:
     """``n`` cameras on the upper hemisphere (elevation 12°–70°) looking at the scene centre."""
     poses = []
@@ -202,22 +212,31 @@ def make_toy_dataset(
     write_bounds: bool = True,
     wire: bool = False,
     world: bool = False,
+    depth: bool = False,
 ) -> Path:
     """Write a NeRF-synthetic-style dataset (RGBA PNGs + transforms_*.json) and return its folder.
 
     Without ``write_bounds`` the JSON has no aabb/near/far, like the original NeRF-synthetic files;
     ``wire`` adds a thin dark wire (a cylinder of radius ``WIRE_RADIUS``) standing on the ground;
-    ``world`` renders opaque images with an HDRI-like sky behind the scene (:func:`sky_color`).
+    ``world`` renders opaque images with an HDRI-like sky behind the scene (:func:`sky_color`);
+    ``depth`` writes each view's depth map (EXR, distance along the ray, +inf where nothing is
+    hit) as ``depth_file_path``, as Export Dataset does.
     """
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
     intrinsics = Intrinsics.from_fov(camera_angle_x, *size)
     bounds = {"aabb": AABB, "near": 1.5, "far": 7.0} if write_bounds else {}
+    if depth:
+        bounds["extra"] = {"depth_convention": "distance_along_ray"}
     for split, count in (("train", n_train), ("val", n_val), ("test", n_test)):
         frames = []
         for i, pose in enumerate(hemisphere_poses(count, rng)):
             rel = f"{split}/r_{i}"
             write_png(out / f"{rel}.png", render_toy(intrinsics, pose, wire=wire, world=world))
-            frames.append(Frame(pose, intrinsics, f"./{rel}"))
+            extra = {}
+            if depth:
+                write_exr(out / f"{rel}_depth.exr", {"R": toy_depth(intrinsics, pose, wire)})
+                extra["depth_file_path"] = f"{rel}_depth.exr"
+            frames.append(Frame(pose, intrinsics, f"./{rel}", extra=extra))
         write_transforms(out / f"transforms_{split}.json", frames, **bounds)
     return out

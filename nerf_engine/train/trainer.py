@@ -2,10 +2,11 @@
 ``train(config, dataset_dir, run_dir, on_event=...)``, the train job that fills a run folder.
 
 Read top to bottom: load the data and the scene box, build coarse + fine networks and Adam, then
-loop — random rays from all training images, coarse and fine renders, MSE on both, an exponentially
-decaying learning rate — with progress events, preview renders of a held-out view and atomic
-checkpoints. ``resume=True`` continues the latest checkpoint with the same optimizer state, step
-and random stream, so a stopped-and-resumed run equals an uninterrupted one. A NaN/inf loss rolls
+loop — random rays from all training images, coarse and fine renders, MSE on both (with depth
+maps also the depth loss, see ``depth``), an exponentially decaying learning rate — with progress
+events, preview renders of a held-out view and atomic checkpoints. ``resume=True`` continues the
+latest checkpoint with the same optimizer state, step and random stream, so a stopped-and-resumed
+run equals an uninterrupted one. A NaN/inf loss rolls
 back to the last good state with half the learning rate and a ``warning`` event (see ``guard``);
 when that keeps happening training stops with :class:`~.guard.DivergedError`.
 
@@ -56,6 +57,7 @@ from ..runtime import (
     resolve_device,
 )
 from . import ddp
+from .depth import bound_occupancy, depth_term, training_depths
 from .guard import DivergedError, LastGood
 from .outputs import (
     final_eval,
@@ -64,8 +66,9 @@ from .outputs import (
     write_preview,
     write_preview_target,
 )
-from .progress import Window
+from .schedule import depth_loss_weight, learning_rate
 from .signals import stop_on_signals
+from .window import Window
 
 
 @dataclass
@@ -120,11 +123,13 @@ class Trainer:
         self.box = box
         self.held_out, held_out_notes = held_out_splits(dataset_dir)
         # What the user should know about the data (conversions, masks, views left out, bounds).
-        self.notes += [*train_split.notes, *box.notes, *held_out_notes]
+        depths, depth_notes = training_depths(config, train_split, box)  # None: not used
+        self.notes += [*train_split.notes, *box.notes, *held_out_notes, *depth_notes]
         self.sampler = PixelSampler(
             iter_views(train_split),
             CameraTensors.from_frames(train_split.frames, box, self.device),
             self.device,
+            depths,
         )
         if config.model.environment == "auto" and self.sampler.opaque:
             self.notes.append(OPAQUE_NOTE)  # (the world is learned: say so)
@@ -135,6 +140,9 @@ class Trainer:
         self.model = NeRF(config.model, config.sampling, torch.tensor(box.unit_aabb()))
         self.model.to(self.device)
         self.model.speed_switches(compile=config.compile, fused_layers=config.fused_layers)
+        # with depth maps, empty space is skipped from the first step (not after a warm-up)
+        grid, new = self.model.occupancy, resumed is None
+        self.grid_seeded = config.depth_occupancy and bound_occupancy(grid, self.sampler, seed=new)
         self.optimizer = torch.optim.Adam(self.model.parameter_groups(config.lr))
         self.generator = new_generator(self.device, distributed.rank_seed(config.seed, group))
         self.dtype = autocast_dtype(config.mixed_precision, self.device)
@@ -182,7 +190,9 @@ class Trainer:
             group["lr"] = self.learning_rate * group.get("lr_scale", 1.0)
         with record_function("train.rays"):
             crop = cfg.precrop_fraction if self.global_step < cfg.precrop_steps else 1.0
-            rays_o, rays_d, rgba = self.sampler.sample(cfg.batch_rays, self.generator, crop)
+            rays_o, rays_d, rgba, depth = self.sampler.sample_batch(
+                cfg.batch_rays, self.generator, crop
+            )
             background = self.background.expand(cfg.batch_rays, 3)
             world = self.model.environment
             if cfg.random_background and world is None:  # a varying background teaches alpha
@@ -196,19 +206,23 @@ class Trainer:
             with ddp.pass_sync(self.net, last):  # forward and backward: one pass
                 behind = background[part] if world is None else world(rays_d[part])  # [n, 3]
                 target = over(rgba[part], behind.detach())
+                rays = self.bounds(rays_o[part], rays_d[part])
                 out = render_rays(
                     self.net,
-                    self.bounds(rays_o[part], rays_d[part]),
+                    rays,
                     behind,
                     perturb=True,
                     generator=self.generator,
                     autocast_dtype=self.dtype,
-                    use_grid=self.global_step >= cfg.sampling.occupancy_warmup,
+                    use_grid=self.global_step >= cfg.sampling.occupancy_warmup or self.grid_seeded,
                 )
                 fine_mse = F.mse_loss(out.final.rgb, target)
                 loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine else fine_mse
                 if cfg.alpha_loss > 0 and world is None:  # the opacity against the images' alpha
                     loss = loss + cfg.alpha_loss * F.mse_loss(out.final.acc, rgba[part, 3:])
+                if depth is not None:  # the ray termination against the depth maps
+                    weight = depth_loss_weight(cfg, self.global_step, self.time_fraction)
+                    loss = loss + depth_term(out, rays, depth[part], rgba[part, 3], weight)
                 share = out.final.rgb.shape[0] / cfg.batch_rays
                 with record_function("train.backward"):
                     (loss * share).backward()
@@ -229,13 +243,16 @@ class Trainer:
         return StepStats(mean[0], mean[1], n_samples)  # (the loss of all ranks' rays)
 
     def _update_occupancy(self) -> None:
-        """Refresh the occupancy grid from the coarse network every ``occupancy_every`` steps."""
+        """Refresh the occupancy grid from the coarse network every ``occupancy_every`` steps (a
+        grid started from depth maps holds until the warm-up ends: the young network knows less)."""
         grid, cfg = self.model.occupancy, self.config.sampling
         if grid is None or self.global_step % cfg.occupancy_every:
             return
         # the refresh after which cells are skipped looks closely (thin structures, see occupancy)
         last_before_use = max(0, (cfg.occupancy_warmup - 1) // cfg.occupancy_every)
         thorough = self.global_step == last_before_use * cfg.occupancy_every
+        if self.grid_seeded and self.global_step < last_before_use * cfg.occupancy_every:
+            return
         with torch.no_grad(), autocast(self.device, self.dtype):
             grid.update(
                 self.model.coarse.density_at,
@@ -270,15 +287,6 @@ class Trainer:
 def over(rgba: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
     """Straight-alpha pixels [N, 4] over per-ray background colours [N, 3] -> rgb [N, 3]."""
     return rgba[:, :3] * rgba[:, 3:] + background * (1.0 - rgba[:, 3:])
-
-
-def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
-    """Exponential decay from ``lr`` at step 0 to ``lr_final`` at ``steps`` — or at the end of the
-    time budget, when that comes first (``time_fraction``: the share of ``max_seconds`` used).
-    With ``steps`` = 0 the budget alone sets the schedule."""
-    by_steps = step / config.steps if config.steps > 0 else 0.0
-    progress = min(max(by_steps, time_fraction), 1.0)
-    return config.lr * (config.lr_final / config.lr) ** progress
 
 
 def _check_same_architecture(config: TrainConfig, checkpoint: dict, path: Path) -> None:

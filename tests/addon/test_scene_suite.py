@@ -15,6 +15,7 @@ import pytest
 pytest.importorskip("bpy")
 
 from nerf_engine.data.dataset import load_rgba, read_split
+from nerf_engine.data.depth import has_depth
 from nerf_engine.tools.suite import at_budget
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,7 @@ def test_every_scene_builds_renders_and_is_cached(tmp_path):
         alpha = np.stack([image[..., 3] for image in images])
         assert 0.02 < alpha.mean() < 0.98, folder.name  # the subject on a transparent film
         assert np.std([image[..., :3] for image in images]) > 0.02, folder.name  # not flat
+        assert has_depth(train.frames) and has_depth(test.frames), folder.name  # depth exported
     city = read_split(tmp_path / "far_city_block_24", "train")
     centre, size = city.aabb.mean(axis=0), np.ptp(city.aabb, axis=0)
     assert np.linalg.norm(centre) > 300 and size.max() > 100  # far away and not unit-sized
@@ -75,5 +77,8 @@ def test_bench_suite_trains_each_scene_beside_the_reference(tmp_path):
             for budget in (0.5, 1.0):  # (one step may pass both: one measurement then)
                 point = at_budget(run["curve"], budget)
                 assert point["seconds"] >= budget and 5 < point["psnr"] < 60, name
+                if name == "preview":  # the scenes are exported with depth: its error is measured
+                    assert 0 < point["depth_error"] < 1, name
     table = (tmp_path / "suite.md").read_text()
     assert "| **mean** | **preview** |" in table and "| **worst** | **reference** |" in table
+    assert "depth error 1 s (%)" in table

@@ -1,4 +1,4 @@
-"""The numbers of a training ``progress`` event: loss, PSNR and throughput since the last one."""
+"""Loss and throughput over the steps since the last progress event of a training run."""
 
 from __future__ import annotations
 
