@@ -14,7 +14,13 @@ FEATURES = {"export", "train", "views", "compare", "geometry"}
 ALLOWED = {
     "scene": set(),
     "jobs": {"scene"},  # watcher: SceneError
-    "properties": {"properties_composite", "properties_mesh", "properties_devices"},
+    "properties": {
+        "properties_composite",
+        "properties_mesh",
+        "properties_devices",
+        "properties_status",
+    },
+    "properties_status": set(),
     "properties_composite": set(),
     "properties_mesh": set(),
     "properties_devices": set(),
