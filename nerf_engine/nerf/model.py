@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -275,10 +275,12 @@ def render_rays(
         weights=rays.near.new_zeros(0, 1),
         t_vals=rays.near.new_zeros(0, 1),
     )
-    if n_hit == 0:
-        fine = getattr(model, "module", model).fine  # (the NeRF inside a DDP wrapper)
-        return NeRFOutput(empty, empty if fine is not None else None, 0)
     per_ray = background is not None and background.dim() == 2
+    if n_hit == 0:
+        if torch.is_grad_enabled():  # (training: the backward needs a graph, see _probe)
+            empty = replace(empty, rgb=empty.rgb + _probe(model, rays, background, per_ray, kwargs))
+        fine = getattr(model, "module", model).fine
+        return NeRFOutput(empty, empty if fine is not None else None, 0)
     out = model(rays.subset(hit), background[hit] if per_ray else background, **kwargs)
 
     def scatter(part: RenderOutput) -> RenderOutput:
@@ -293,3 +295,14 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _probe(model, rays: RayBatch, background, per_ray: bool, kwargs) -> torch.Tensor:
+    """0, made by running ``model`` on one ray over [0, 1e-3], for a training pass whose rays all
+    missed the scene box: its loss then still has a graph to go back through (else backward
+    fails), and under several processes every rank's backward reaches every parameter (the
+    gradient average waits for all of them)."""
+    one = RayBatch(rays.rays_o[:1], rays.rays_d[:1], rays.near[:1] * 0, rays.near[:1] * 0 + 1e-3)
+    out = model(one, background[:1] if per_ray else background, **kwargs)
+    parts = [out.coarse] + ([out.fine] if out.fine is not None else [])
+    return 0.0 * sum(part.rgb.float().sum() for part in parts)

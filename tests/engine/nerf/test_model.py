@@ -131,3 +131,31 @@ def test_padded_counts_are_few_and_at_most_one_sixteenth_larger():
     # 16 per octave over ~15 octaves, plus the small exact sizes
     assert len(sizes) < 16 * 18 + 16
     assert padded_count(1000) == padded_count(padded_count(1000))
+
+
+def test_a_pass_whose_rays_all_miss_still_reaches_every_parameter():
+    """Several processes average the gradients in the backward, waiting for every parameter: a
+    rank whose rays all missed the box must still give each one a (zero) gradient, or the next
+    step fails (one process here: DDP then says so; with several the others would wait)."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    cfg = preset("preview")
+    alone = NeRF(cfg.model, cfg.sampling)  # one process: a loss to go back through
+    missing = rays(8)
+    missing = RayBatch(missing.rays_o, missing.rays_d, missing.far, missing.near)  # far < near
+    render_rays(alone, missing, torch.ones(3), perturb=True).final.rgb.sum().backward()
+    store = dist.HashStore()
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        net = DistributedDataParallel(NeRF(cfg.model, cfg.sampling))
+        kwargs = {"perturb": True, "use_grid": False}
+        for batch in (missing, rays(8)):
+            out = render_rays(net, batch, torch.ones(3), **kwargs)
+            sum((part.rgb - 0.5).square().mean() for part in (out.coarse, out.fine)).backward()
+        grads = [p.grad for p in net.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        missed = render_rays(net, missing, torch.ones(3), **kwargs)
+        assert torch.equal(missed.final.rgb, torch.ones(8, 3))  # (the probe adds nothing)
+    finally:
+        dist.destroy_process_group()
