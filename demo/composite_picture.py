@@ -36,6 +36,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--views", type=int, default=40, help="rig views (all splits)")
     p.add_argument("--train-size", type=int, default=48, help="training images' side, pixels")
     p.add_argument("--size", type=int, nargs=2, default=(180, 120), help="picture panel w h")
+    p.add_argument(
+        "--train-args",
+        default=SMALL_MODEL,
+        help="extra training settings (default: a NeRF smaller than Preview; '' for Preview)",
+    )
     return p.parse_args(argv)
 
 
@@ -88,7 +93,7 @@ def train(scene, out: Path, args) -> None:
     scene.render.film_transparent = True
     ok(bpy.ops.nerf.export_dataset())
     nerf.preset, nerf.train_steps, nerf.train_seconds = "PREVIEW", 0, args.seconds
-    nerf.device, nerf.train_extra_args = "CPU", SMALL_MODEL
+    nerf.device, nerf.train_extra_args = "CPU", args.train_args
     ok(bpy.ops.nerf.train())
 
 
