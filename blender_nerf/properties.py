@@ -308,7 +308,8 @@ class NERF_PG_scene(CompositeSettings, StatusSettings, bpy.types.PropertyGroup):
     )
     export_depth: BoolProperty(
         name="Depth",
-        description="Also write each pixel's distance from the camera (EXR, in scene units)",
+        description="Also write each pixel's distance from the camera (EXR, in scene units). "
+        "Training learns from it: a sharper NeRF in the same time",
         default=False,
     )
     export_mask: BoolProperty(
