@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .sampling import ray_aabb_intersect
+
 
 class OccupancyGrid(nn.Module):
     """A ``resolution``³ grid over ``aabb`` (unit frame, [2, 3]), saved with the model."""
@@ -122,10 +124,47 @@ class OccupancyGrid(nn.Module):
         size = 2 * margin + 1
         return F.max_pool3d(grid, size, stride=1, padding=margin)[0, 0] > 0
 
+    @torch.no_grad()
+    def free_cells(
+        self,
+        rays: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+        margin: int,
+    ) -> torch.Tensor:
+        """[R, R, R] bool: the cells that a ray crosses before its surface, ``margin`` cells and
+        more in front of it (space carving). ``rays``: chunks of (rays_o [m, 3], rays_d [m, 3]
+        unit directions, depth [m] distances along them; +inf: nothing hit, the whole way is
+        free; NaN: unknown, nothing free), unit frame. The rays are walked in steps of half the
+        smallest cell side. A cell behind every surface (inside a solid object) is never free:
+        no ray sees it, and the network's density there is what lets a young field turn opaque."""
+        free = torch.zeros(self.resolution**3, dtype=torch.bool, device=self.aabb.device)
+        step = 0.5 * float(self.cell_size.min())
+        keep_out = margin * float(self.cell_size.max()) * math.sqrt(3.0)
+        for rays_o, rays_d, depth in rays:
+            rays_o, rays_d = rays_o.to(self.aabb), rays_d.to(self.aabb)
+            t_enter, t_exit = ray_aabb_intersect(rays_o, rays_d, self.aabb)
+            start = t_enter[:, 0].clamp_min(0.0)
+            end = torch.minimum(t_exit[:, 0], depth.to(self.aabb) - keep_out)
+            end = torch.where(torch.isnan(depth), start, end)
+            n_steps = int(((end - start).clamp_min(0.0).max() / step).ceil()) + 1
+            for lo in range(0, n_steps, 64):
+                t = start[:, None] + step * torch.arange(lo, min(lo + 64, n_steps)).to(start)
+                ok = t < end[:, None]
+                if not bool(ok.any()):
+                    break
+                points = rays_o[:, None] + t[..., None] * rays_d[:, None]
+                free[self._flat_index(points[ok])] = True
+        return free.view((self.resolution,) * 3)
+
+    def _flat_index(self, points: torch.Tensor) -> torch.Tensor:
+        """[M] flat indices of the cells holding ``points`` [M, 3] (clamped to the grid)."""
+        rel = (points - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
+        ijk = (rel * self.resolution).long().clamp(0, self.resolution - 1)
+        return (ijk[:, 0] * self.resolution + ijk[:, 1]) * self.resolution + ijk[:, 2]
+
     def bound(self, cells: torch.Tensor, *, seed: bool) -> None:
-        """Keep every later refresh within ``cells`` ([R, R, R] bool: where the surfaces of every
-        training view's depth map lie; outside them no training view sees anything); with
-        ``seed``, also start from them: those cells occupied, every other empty."""
+        """Keep every later refresh within ``cells`` ([R, R, R] bool: the cells the depth maps do
+        not show empty — around their surfaces and behind them); with ``seed``, also start from
+        them: those cells occupied, every other empty."""
         self.allowed = cells
         if seed:
             self.occupied.copy_(cells)

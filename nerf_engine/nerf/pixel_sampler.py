@@ -154,6 +154,28 @@ class PixelSampler:
             rays_o, rays_d = self._rays(*self._locate(flat))
             yield rays_o + depth[:, None] * rays_d
 
+    def depth_rays(
+        self, n_rays: int, generator: torch.Generator, chunk: int = 1 << 14
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Up to ``n_rays`` training pixels drawn at random (all when there are fewer), ``chunk``
+        at a time: (rays_o [m, 3], rays_d [m, 3], depth [m]) in the unit frame, depth +inf where
+        the ray hits nothing (alpha 0 counts as nothing). Nothing without depth."""
+        if self.depth is None:
+            return
+        total = self.rgba.shape[0] if self.valid_index is None else self.valid_index.shape[0]
+        device = self.rgba.device
+        if total > n_rays:
+            pick = torch.randperm(total, generator=generator, device=device)[:n_rays]
+        else:
+            pick = torch.arange(total, device=device)
+        for start in range(0, len(pick), chunk):
+            flat = pick[start : start + chunk]
+            if self.valid_index is not None:
+                flat = self.valid_index[flat].long()
+            depth = self.depth[flat].float()
+            depth = torch.where(self.rgba[flat, 3] <= 0, torch.full_like(depth, torch.inf), depth)
+            yield (*self._rays(*self._locate(flat)), depth)
+
     def _locate(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(frame, column, row) [n] of flat table indices [n]."""
         ends = self.offsets + self.cameras.w * self.cameras.h

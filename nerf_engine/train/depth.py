@@ -28,6 +28,13 @@ from ..nerf.rays import RayBatch
 # every side (the grid's refresh dilates by one; two covers a surface point on a cell border, and
 # the depth of anti-aliased edge pixels, which lies between the two surfaces an edge separates).
 SEED_MARGIN_CELLS = 2
+# Training rays walked to carve the empty space in front of their surfaces (a random subset:
+# every empty cell is crossed by many of them; a cell none crosses stays occupied, which only
+# costs samples). Only in front: the inside of a solid object stays occupied, as the network's
+# own density keeps it after a refresh — with only a thin shell of cells around the surfaces a
+# young field has too few samples to turn opaque and learns a half-transparent front and back
+# (a plain sphere exported at 16–32 pixels: 11.8 dB against 21.8 dB without the grid's start).
+CARVE_RAYS = 1 << 18
 
 
 def training_depths(
@@ -62,8 +69,9 @@ def depth_term(
 
 
 def bound_occupancy(grid: OccupancyGrid | None, sampler: PixelSampler, *, seed: bool) -> bool:
-    """Keep ``grid`` within the cells around the training pixels' surface points and, with
-    ``seed``, start it from them (see ``OccupancyGrid.bound``); whether it was done: a grid and
+    """Keep ``grid`` within the cells the depth maps do not show empty (space carved in front of
+    the training pixels' surfaces; the cells around the surface points are always kept) and,
+    with ``seed``, start it from them (see ``OccupancyGrid.bound``); whether it was done: a grid and
     complete depth maps are needed (a pixel without a measurement — a sensor's hole — may hide
     a surface no other view shows)."""
     if grid is None or sampler.depth is None:
@@ -71,5 +79,8 @@ def bound_occupancy(grid: OccupancyGrid | None, sampler: PixelSampler, *, seed: 
     valid = sampler.depth if sampler.valid_index is None else sampler.depth[sampler.valid_index]
     if bool(torch.isnan(valid).any()):
         return False
-    grid.bound(grid.cells_near(sampler.surface_points(), SEED_MARGIN_CELLS), seed=seed)
+    generator = torch.Generator(device=sampler.rgba.device).manual_seed(0)
+    free = grid.free_cells(sampler.depth_rays(CARVE_RAYS, generator), SEED_MARGIN_CELLS)
+    near = grid.cells_near(sampler.surface_points(), SEED_MARGIN_CELLS)
+    grid.bound(near | ~free, seed=seed)
     return True

@@ -78,8 +78,10 @@ def test_accelerated_rendering_matches_plain_rendering(toy_dataset, preview_run)
         print(f"fast vs plain: {agreement:.1f} dB, alpha error mean {alpha_error.mean():.4f}")
         # the grid skips, by design, samples whose opacity would stay under 1%: on the 400-step
         # toy model the faint haze it drops adds up to about 1% opacity along a ray (measured
-        # 39.7-41.0 dB, alpha error 0.0085-0.0094 once preview lost its centre crop)
-        assert agreement > 38.0 and alpha_error.mean() < 0.015
+        # 39.7-41.0 dB, alpha error 0.0085-0.0094 once preview lost its centre crop; 35.3 dB,
+        # 0.0125 since preview's learning rate ends at 3e-4: a model 400 steps old keeps more
+        # haze when its learning rate stays higher)
+        assert agreement > 34.0 and alpha_error.mean() < 0.015
 
 
 def test_skipping_evaluates_far_fewer_samples(preview_run, toy_dataset):
@@ -145,3 +147,35 @@ def test_a_thin_wire_is_never_marked_empty_after_the_warm_up(thickness):
     assert dropped == sorted(dropped, reverse=True)  # a cell found is never lost
     assert max(dropped) == 0 if thickness == "toy_wire" else dropped[40] == 0
     assert grid.occupied_fraction() < 0.5
+
+
+def ball_rays(n: int, generator: torch.Generator):
+    """n rays from a sphere of radius 3 around the ball towards random points of the box, with
+    each ray's exact distance to the ball's surface (+inf when it misses)."""
+    eye = torch.randn((n, 3), generator=generator)
+    eye = CENTER + 3.0 * eye / eye.norm(dim=-1, keepdim=True)
+    target = 2.0 * (torch.rand((n, 3), generator=generator) - 0.5)  # anywhere in the box
+    rays_d = (target - eye) / (target - eye).norm(dim=-1, keepdim=True)
+    along = ((CENTER - eye) * rays_d).sum(-1)  # ray-sphere intersection
+    miss_sq = ((CENTER - eye) ** 2).sum(-1) - along**2
+    depth = along - (RADIUS**2 - miss_sq).clamp_min(0.0).sqrt()
+    return eye, rays_d, torch.where(miss_sq < RADIUS**2, depth, torch.full_like(depth, torch.inf))
+
+
+def test_space_carved_from_depth_is_in_front_of_surfaces_never_inside_or_on_them():
+    grid = OccupancyGrid(32, torch.tensor([[-1.0] * 3, [1.0] * 3]), step_size=0.05)
+    rays_o, rays_d, depth = ball_rays(20_000, torch.Generator().manual_seed(0))
+    free = grid.free_cells([(rays_o, rays_d, depth)], margin=1)
+    centers = grid.cell_centers().view(32, 32, 32, 3)
+    distance = (centers - CENTER).norm(dim=-1) - RADIUS  # to the ball's surface; < 0 inside
+    cell = float(grid.cell_size.max())
+    assert not free[distance < -0.87 * cell].any()  # no cell wholly inside the ball is carved
+    assert free[distance > 3 * cell].float().mean() > 0.95  # what the rays crossed is skipped
+    # a ray that misses may clip a cell the surface passes through: the cells around the surface
+    # points are kept beside the carving (train/depth.py), so no surface is ever skipped
+    on_ball = torch.randn((50_000, 3), generator=torch.Generator().manual_seed(1))
+    on_ball = CENTER + RADIUS * on_ball / on_ball.norm(dim=-1, keepdim=True)
+    grid.bound(grid.cells_near([on_ball], 1) | ~free, seed=True)
+    assert grid.query(on_ball).all() and grid.occupied_fraction() < 0.2
+    unknown = torch.full_like(depth, torch.nan)  # an unknown depth carves nothing
+    assert not grid.free_cells([(rays_o, rays_d, unknown)], margin=1).any()
