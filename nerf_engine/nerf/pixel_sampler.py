@@ -124,13 +124,14 @@ class PixelSampler:
         depth = None if self.depth is None else self.depth[flat].float()
         return PixelBatch(rays_o, rays_d, self.rgba[flat].float(), depth)
 
-    def _rays(self, frame, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rays through the centres of pixels (x, y) [n] of frames [n] (unit frame)."""
+    def _rays(self, frame, x, y, sub_x=0.5, sub_y=0.5) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rays through pixels (x, y) [n] of frames [n] (unit frame), at (``sub_x``, ``sub_y``)
+        within each pixel ([n] or a number; 0.5: its centre)."""
         cam = self.cameras
         return camera_rays(
             cam.c2w[frame],
-            x + 0.5,
-            y + 0.5,
+            x + sub_x,
+            y + sub_y,
             cam.fl_x[frame],
             cam.fl_y[frame],
             cam.cx[frame],
@@ -155,11 +156,22 @@ class PixelSampler:
             yield rays_o + depth[:, None] * rays_d
 
     def depth_rays(
-        self, n_rays: int, generator: torch.Generator, chunk: int = 1 << 14
+        self,
+        n_rays: int,
+        generator: torch.Generator,
+        chunk: int = 1 << 14,
+        subpixels: int = 1,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Up to ``n_rays`` training pixels drawn at random (all when there are fewer), ``chunk``
         at a time: (rays_o [m, 3], rays_d [m, 3], depth [m]) in the unit frame, depth +inf where
-        the ray hits nothing (alpha 0 counts as nothing). Nothing without depth."""
+        the ray hits nothing (alpha 0 counts as nothing), NaN where it is unknown (also a pixel
+        with alpha > 0 whose depth hit nothing). Nothing without depth.
+
+        ``subpixels`` k > 1: k × k rays per pixel spread over its footprint (stratified), each
+        with the smallest depth of the pixel and its 8 neighbours — a bound on the nearest
+        surface anywhere in the footprint for a locally planar surface, since the neighbours'
+        centres lie beyond the footprint's edge — so that the rays of a low-resolution view
+        cover its whole frustum, not lines several grid cells apart. (NaN, unknown, wins.)"""
         if self.depth is None:
             return
         total = self.rgba.shape[0] if self.valid_index is None else self.valid_index.shape[0]
@@ -168,13 +180,45 @@ class PixelSampler:
             pick = torch.randperm(total, generator=generator, device=device)[:n_rays]
         else:
             pick = torch.arange(total, device=device)
-        for start in range(0, len(pick), chunk):
-            flat = pick[start : start + chunk]
+        offsets = (torch.arange(subpixels, device=device, dtype=torch.float32) + 0.5) / subpixels
+        sub_y, sub_x = (o.reshape(-1) for o in torch.meshgrid(offsets, offsets, indexing="ij"))
+        per_chunk = max(1, chunk // subpixels**2)
+        for start in range(0, len(pick), per_chunk):
+            flat = pick[start : start + per_chunk]
             if self.valid_index is not None:
                 flat = self.valid_index[flat].long()
-            depth = self.depth[flat].float()
-            depth = torch.where(self.rgba[flat, 3] <= 0, torch.full_like(depth, torch.inf), depth)
-            yield (*self._rays(*self._locate(flat)), depth)
+            frame, x, y = self._locate(flat)
+            depth = self._hit_depth(flat)
+            if subpixels > 1:
+                depth = self._neighbourhood_min_depth(frame, x, y, depth)
+                k2, n = subpixels**2, len(flat)
+                frame, x, y, depth = (v.repeat_interleave(k2) for v in (frame, x, y, depth))
+                yield (*self._rays(frame, x, y, sub_x.repeat(n), sub_y.repeat(n)), depth)
+            else:
+                yield (*self._rays(frame, x, y), depth)
+
+    def _hit_depth(self, flat: torch.Tensor) -> torch.Tensor:
+        """[n] depth of table pixels ``flat`` [n] for carving: +inf where the pixel is
+        transparent, NaN (unknown) where it shows matter but its depth says nothing was hit (an
+        edge pixel whose one depth sample missed what covers part of it: a renderer writes the
+        depth of one sample, the alpha of all)."""
+        depth, alpha = self.depth[flat].float(), self.rgba[flat, 3].float()
+        depth = torch.where((alpha > 0) & torch.isinf(depth), torch.nan, depth)
+        return torch.where(alpha <= 0, torch.inf, depth)
+
+    def _neighbourhood_min_depth(self, frame, x, y, depth: torch.Tensor) -> torch.Tensor:
+        """[n] the smallest of ``depth`` [n] and the hit depths of the 8 neighbours of pixels
+        (frame, x, y) [n] inside their image; NaN when any of them is NaN."""
+        w, h = self.cameras.w[frame], self.cameras.h[frame]
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                nx, ny = x + dx, y + dy
+                inside = (nx >= 0) & (nx < w) & (ny >= 0) & (ny < h)
+                nb = self.offsets[frame] + ny.clamp(0, None).minimum(h - 1) * w
+                nb = nb + nx.clamp(0, None).minimum(w - 1)
+                other = torch.where(inside, self._hit_depth(nb), torch.inf)
+                depth = torch.where(other.isnan() | (other < depth), other, depth)
+        return depth
 
     def _locate(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(frame, column, row) [n] of flat table indices [n]."""

@@ -9,6 +9,7 @@ Distances are converted to the unit frame exactly as the poses are: divided by t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -80,7 +81,10 @@ def bound_occupancy(grid: OccupancyGrid | None, sampler: PixelSampler, *, seed: 
     if bool(torch.isnan(valid).any()):
         return False
     generator = torch.Generator(device=sampler.rgba.device).manual_seed(0)
-    free = grid.free_cells(sampler.depth_rays(CARVE_RAYS, generator), SEED_MARGIN_CELLS)
+    # a few views of few pixels: several rays a pixel, over its footprint (up to 4 × 4)
+    subpixels = max(1, min(4, math.isqrt(CARVE_RAYS // max(sampler.n_pixels, 1))))
+    rays = sampler.depth_rays(CARVE_RAYS // subpixels**2, generator, subpixels=subpixels)
+    free = grid.free_cells(rays, SEED_MARGIN_CELLS)
     near = grid.cells_near(sampler.surface_points(), SEED_MARGIN_CELLS)
     grid.bound(near | ~free, seed=seed)
     return True

@@ -97,3 +97,53 @@ def test_novel_view_bounds_cover_the_scene_box_from_any_distance():
         training = RayBounds(box, True, cpu)(rays_o, rays_d)
         empty = training.far == training.near  # (nothing left of the ray inside [2, 5])
         assert (training.near >= 2.0).all() and ((training.far <= 5.0) | empty).all()
+
+
+def test_carving_rays_cover_each_pixel_and_never_pass_a_surface_it_shows():
+    """``depth_rays(subpixels=k)``: k × k rays over each pixel's footprint, each with a depth no
+    farther than the real surface along it (a slanted plane: the 3 × 3 neighbourhood's smallest
+    depth bounds it); a pixel that shows matter (alpha > 0) but whose depth hit nothing is unknown
+    (NaN) for itself and its neighbours; alpha 0 is nothing hit (+inf)."""
+    intr = Intrinsics(fl_x=8.0, fl_y=8.0, cx=4.0, cy=4.0, w=8, h=8)
+    box = SceneBox(np.array([[-1.0, -1, -1], [1, 1, 1]]), 1.0, 8.0)  # unit frame = world
+    pose = look_at([4.0, 0.0, 0.0], [0, 0, 0])
+    cameras = CameraTensors.from_frames([Frame(pose, intr)], box, torch.device("cpu"))
+    normal, offset = torch.tensor([1.0, -0.8, 0.3]), 0.2  # the plane n · x = offset
+
+    def to_plane(o, d):  # distance along each ray to the plane
+        return (offset - o @ normal) / (d @ normal)
+
+    ys, xs = torch.meshgrid(torch.arange(8.0) + 0.5, torch.arange(8.0) + 0.5, indexing="ij")
+    unit_pose = torch.tensor(box.to_unit_poses(pose[None])[0], dtype=torch.float32)
+    o, d = camera_rays(unit_pose, xs, ys, 8.0, 8.0, 4.0, 4.0)
+    depth = to_plane(o, d)
+    assert (depth > 0).all()
+    image = np.ones((8, 8, 4), np.float32)
+    image[:, 6:, 3] = 0.0  # the last two columns see nothing
+    depth[:, 6:] = torch.inf
+    image[0, 0, 3] = 0.5  # an edge pixel whose depth sample missed
+    depth[0, 0] = torch.inf
+    sampler = PixelSampler([(image, None)], cameras, torch.device("cpu"), [depth.numpy()])
+    rays_o, rays_d, carve = (
+        torch.cat(v)
+        for v in zip(*sampler.depth_rays(1000, None, chunk=50, subpixels=3), strict=True)
+    )
+    assert len(carve) == 64 * 9
+    finite = torch.isfinite(carve)
+    assert finite.sum() > 30 * 9
+    # every ray lies within its pixel: its pixel coordinates, seen from the camera
+    local = (rays_d @ unit_pose[:3, :3]) * torch.tensor([1.0, -1.0, -1.0])
+    px, py = 8.0 * local[:, 0] / local[:, 2] + 4.0, 8.0 * local[:, 1] / local[:, 2] + 4.0
+    pixel = (py.floor() * 8 + px.floor()).long()
+    # pixels with all 8 neighbours seeing the plane: never past it (at the image's border and
+    # beside empty pixels half the footprint has no neighbour; the carving's margin covers it)
+    inner = finite & (pixel // 8 >= 1) & (pixel // 8 <= 6) & (pixel % 8 >= 1) & (pixel % 8 <= 4)
+    assert inner.sum() == 23 * 9  # (6 × 4 inner pixels, less the edge pixel's neighbour)
+    assert (carve[inner] <= to_plane(rays_o, rays_d)[inner] * (1 + 2**-10)).all()
+    assert len(set(pixel.tolist())) == 64 and (torch.bincount(pixel) == 9).all()
+    by_pixel = torch.full((64,), 0.0)
+    by_pixel[pixel] = torch.where(carve.isnan(), 1.0, torch.where(carve.isinf(), 2.0, 0.0))
+    kind = by_pixel.view(8, 8)
+    assert (kind[:2, :2] == 1).all() and kind[2:, :].ne(1).all()  # NaN: the edge pixel's 3 × 3
+    # +inf only where the whole 3 × 3 sees nothing; beside the plane its depth bounds the footprint
+    assert (kind[2:, 7] == 2).all() and (kind[2:, :7] == 0).all()
