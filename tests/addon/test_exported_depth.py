@@ -53,7 +53,8 @@ def test_an_exported_scene_trains_to_a_lower_depth_error_with_its_depth(scene, t
     """Issue 16: the default cube exported with depth maps (16×16 pixels, 40 views), trained the
     same steps with them (the depth loss and the grid started from them: the defaults) and
     without (``depth_loss=0``); the rendered depth on its held-out views is nearer Blender's
-    (measured: 2.0 % against 3.3 % of the box diagonal)."""
+    (measured: 2.1 % against 2.9 % of the box diagonal, with the footprint carving of small
+    exports; the margin asked, 0.85×, leaves room for another machine's rounding)."""
     configure_fast_render(scene, size=(16, 16), samples=16)
     dataset = tmp_path / "data"
     settings = {"rig_views": 40, "export_depth": True, "film_transparent": True}
@@ -69,4 +70,4 @@ def test_an_exported_scene_trains_to_a_lower_depth_error_with_its_depth(scene, t
         for _ in range(config.steps):
             trainer.step()
         errors[name] = evaluate_views(trainer.renderer, read_split(dataset, "test"))["depth_error"]
-    assert errors["with"] < 0.75 * errors["without"], errors
+    assert errors["with"] < 0.85 * errors["without"], errors
