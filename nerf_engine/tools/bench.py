@@ -322,7 +322,7 @@ finally:
                    if line.startswith('VmHWM:'))
     except (OSError, StopIteration):
         kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    sys.stderr.write(f'PEAK_KIB {kib}\n')
+    sys.stderr.write(f'PEAK_KIB {kib}\\n')
 """
 
 

@@ -126,3 +126,12 @@ def test_a_profile_names_where_the_step_goes(toy_dataset):
     assert sum(result["phases"].values()) < 1.5 * result["ms_per_step"]  # (nesting is avoided)
     table = profile_table("tiny", result, peak_gflops=100.0)
     assert "| nerf.mlp |" in table and "% of the matmul peak" in table
+
+
+def test_a_child_process_reports_its_own_peak_memory():
+    """``bench --memory`` runs each job through a small wrapper that prints the child's peak
+    resident memory (it was once a SyntaxError in the child, and ``--memory`` failed)."""
+    from nerf_engine.tools.bench import _child_peak_gib
+
+    peak = _child_peak_gib(["--help"])  # the engine's CLI: imports torch, exits 0
+    assert 0.01 < peak < 8.0, peak
