@@ -116,8 +116,9 @@ class OccupancyGrid(nn.Module):
         outside the grid are ignored), dilated by ``margin`` cells."""
         hits = torch.zeros(self.resolution**3, dtype=torch.bool, device=self.aabb.device)
         for chunk in points:
-            rel = (chunk.to(self.aabb) - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
-            hits[self._flat_index(chunk.to(self.aabb)[((rel >= 0) & (rel < 1)).all(dim=-1)])] = True
+            chunk = chunk.to(self.aabb)
+            rel = (chunk - self.aabb[0]) / (self.aabb[1] - self.aabb[0])
+            hits[self._flat_index(chunk[((rel >= 0) & (rel < 1)).all(dim=-1)])] = True
         grid = hits.view((1, 1) + (self.resolution,) * 3).float()
         size = 2 * margin + 1
         return F.max_pool3d(grid, size, stride=1, padding=margin)[0, 0] > 0

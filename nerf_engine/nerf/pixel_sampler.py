@@ -140,8 +140,8 @@ class PixelSampler:
 
     def surface_points(self, chunk: int = 1 << 20) -> Iterator[torch.Tensor]:
         """The training pixels' surface points [m, 3] (unit frame), ``chunk`` pixels at a time:
-        each valid pixel with a finite depth, back-projected along its ray. Nothing without
-        depth."""
+        each valid pixel with a finite depth and alpha > 0, back-projected along its ray. Nothing
+        without depth."""
         if self.depth is None:
             return
         total = self.rgba.shape[0] if self.valid_index is None else self.valid_index.shape[0]
@@ -149,7 +149,7 @@ class PixelSampler:
             flat = torch.arange(start, min(start + chunk, total), device=self.rgba.device)
             if self.valid_index is not None:
                 flat = self.valid_index[flat].long()
-            depth = self.depth[flat].float()
+            depth = self._hit_depth(flat)  # (the carving's rule: alpha 0 hits nothing)
             hit = torch.isfinite(depth)
             flat, depth = flat[hit], depth[hit]
             rays_o, rays_d = self._rays(*self._locate(flat))

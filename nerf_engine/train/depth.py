@@ -29,12 +29,14 @@ from ..nerf.rays import RayBatch
 # every side (the grid's refresh dilates by one; two covers a surface point on a cell border, and
 # the depth of anti-aliased edge pixels, which lies between the two surfaces an edge separates).
 SEED_MARGIN_CELLS = 2
-# Training rays walked to carve the empty space in front of their surfaces (a random subset:
-# every empty cell is crossed by many of them; a cell none crosses stays occupied, which only
-# costs samples). Only in front: the inside of a solid object stays occupied, as the network's
-# own density keeps it after a refresh — with only a thin shell of cells around the surfaces a
-# young field has too few samples to turn opaque and learns a half-transparent front and back
-# (a plain sphere exported at 16–32 pixels: 11.8 dB against 21.8 dB without the grid's start).
+# Training rays walked to carve the empty space in front of their surfaces (a random subset of
+# the pixels of a large dataset; several rays a pixel over a small one, PixelSampler.depth_rays:
+# a cell no ray crosses stays occupied and no sample ever tells the networks it is empty, which
+# held-out views then see as fog). Only in front: the inside of a solid object stays occupied,
+# as the network's own density keeps it after a refresh — with only a thin shell of cells around
+# the surfaces a young field has too few samples to turn opaque and learns a half-transparent
+# front and back (a plain sphere exported at 16–32 pixels: 11.8 dB against 21.8 dB without the
+# grid's start).
 CARVE_RAYS = 1 << 18
 
 
