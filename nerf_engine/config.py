@@ -108,6 +108,9 @@ class TrainConfig:
     # Weight of an MSE between the rendered opacity and the images' alpha (RGBA data): teaches
     # alpha directly, also when training over a constant background.
     alpha_loss: float = 0.0
+    # Weight of the coarse network's MSE beside the fine one's (the paper: 1, both equal;
+    # mip-NeRF and nerfacc's proposal samplers weigh the sampling network's loss 0.1).
+    coarse_loss: float = 1.0
     # Depth supervision, for datasets with depth maps (``depth_file_path``; nerf/depth_loss.py):
     # the depth loss's weight at the start of training, decaying exponentially to
     # `depth_loss_final` at its end. 0 = the depth maps are not used at all (no loss, and the
@@ -314,6 +317,7 @@ def validate(config: TrainConfig) -> None:
         (config.batch_rays >= 1, "batch_rays must be at least 1"),
         (config.rays_per_pass >= 0 and config.chunk_rays >= 0, "rays_per_pass, chunk_rays >= 0"),
         (config.lr > 0 and config.lr_final > 0, "lr and lr_final must be positive"),
+        (config.coarse_loss >= 0, "coarse_loss must be >= 0"),
         (config.sampling.n_coarse >= 2, "sampling.n_coarse must be at least 2"),
         (config.sampling.n_fine >= 0, "sampling.n_fine must be at least 0"),
         (config.model.depth >= 1 and config.model.width >= 1, "model.depth and width must be >= 1"),

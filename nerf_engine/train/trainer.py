@@ -217,7 +217,9 @@ class Trainer:
                     use_grid=self.global_step >= cfg.sampling.occupancy_warmup or self.grid_seeded,
                 )
                 fine_mse = F.mse_loss(out.final.rgb, target)
-                loss = fine_mse + F.mse_loss(out.coarse.rgb, target) if out.fine else fine_mse
+                loss = fine_mse
+                if out.fine:  # the coarse render also learns the colour, which shapes its weights
+                    loss = loss + cfg.coarse_loss * F.mse_loss(out.coarse.rgb, target)
                 if cfg.alpha_loss > 0 and world is None:  # the opacity against the images' alpha
                     loss = loss + cfg.alpha_loss * F.mse_loss(out.final.acc, rgba[part, 3:])
                 if depth is not None:  # the ray termination against the depth maps

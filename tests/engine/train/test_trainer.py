@@ -19,7 +19,7 @@ from nerf_engine.data.run_folder import RunFolder
 from nerf_engine.eval.metrics import psnr
 from nerf_engine.eval.renderer import Renderer
 from nerf_engine.tools.toy_scene import AABB
-from nerf_engine.train.trainer import learning_rate, train
+from nerf_engine.train.trainer import Trainer, learning_rate, train
 
 
 def read_events(run_dir):
@@ -251,3 +251,24 @@ def test_the_alpha_loss_teaches_opacity_over_a_constant_background(toy_dataset, 
     assert errors[1.0] < 0.85 * errors[0.0]
     with pytest.raises(ValueError, match="alpha_loss must be >= 0"):
         validate(tiny_config(alpha_loss=-1.0))
+
+
+def test_the_coarse_loss_weight_is_what_the_coarse_network_learns_from(toy_dataset, tmp_path):
+    """``coarse_loss`` weighs the coarse render's MSE: the coarse network's first gradient scales
+    with it (same seed, same rays), and at 0 (no depth loss either) Adam leaves it as it was."""
+    first_grad, moved = {}, {}
+    for weight in (0.0, 0.1, 1.0):
+        config = tiny_config(coarse_loss=weight, depth_loss=0.0, precrop_steps=0)
+        trainer = Trainer(config, str(toy_dataset), tmp_path / f"run_{weight}")
+        before = [p.detach().clone() for p in trainer.model.coarse.parameters()]
+        trainer.step()
+        first_grad[weight] = sum(float(p.grad.norm()) for p in trainer.model.coarse.parameters())
+        trainer.step()
+        after = list(trainer.model.coarse.parameters())
+        moved[weight] = sum(float((a - b).abs().sum()) for a, b in zip(after, before, strict=True))
+    print(f"coarse network's first gradient norm by coarse_loss: {first_grad}; change: {moved}")
+    assert first_grad[0.0] == 0.0 and moved[0.0] == 0.0
+    assert first_grad[0.1] == pytest.approx(0.1 * first_grad[1.0], rel=0.05)
+    assert moved[0.1] > 0.0
+    with pytest.raises(ValueError, match="coarse_loss must be >= 0"):
+        validate(tiny_config(coarse_loss=-0.5))
