@@ -29,6 +29,8 @@ RELATIVE_PATH = (
     if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
     else set()
 )
+# Depth and mask export write through the compositor's node group (Blender 5.0+).
+PASS_EXPORT = "compositing_node_group" in bpy.types.Scene.bl_rna.properties
 CAMERA_SOURCES = (
     ("RIG", "Rig", "Views on a sphere or hemisphere around the subject (temporary cameras)"),
     ("SELECTED", "Selected Cameras", "Every selected camera, each with its own lens and size"),
@@ -309,8 +311,9 @@ class NERF_PG_scene(CompositeSettings, StatusSettings, bpy.types.PropertyGroup):
     export_depth: BoolProperty(
         name="Depth",
         description="Also write each pixel's distance from the camera (EXR, in scene units). "
-        "Training learns from it: a sharper NeRF in the same time",
-        default=False,
+        "Training learns from it and skips the empty space it shows from the first step: on "
+        "the benchmark scenes +1.3 dB at 3 minutes (docs/benchmarks.md). Needs Blender 5.0+",
+        default=PASS_EXPORT,  # on wherever it can be written
     )
     export_mask: BoolProperty(
         name="Subject Mask",

@@ -47,9 +47,10 @@ def test_depth_and_subject_mask(scene, tmp_path):
     bpy.data.objects["Cube"].select_set(True)
     bpy.data.objects["Camera"].select_set(True)
     before = scene_fingerprint(scene)
+    assert scene.nerf.export_depth  # on by default where Blender writes it (5.0+): not set here
     result = export(
-        scene, tmp_path, camera_source="SELECTED", subject="SELECTED", export_depth=True,
-        export_mask=True, split_val=0, split_test=0,
+        scene, tmp_path, camera_source="SELECTED", subject="SELECTED", export_mask=True,
+        split_val=0, split_test=0,
     )  # fmt: skip
     assert result == {"FINISHED"}
     assert scene_fingerprint(scene) == before  # passes, pass indices, compositor all restored
