@@ -29,7 +29,8 @@ RELATIVE_PATH = (
     if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
     else set()
 )
-# Depth and mask export write through the compositor's node group (Blender 5.0+).
+# Depth and mask export write through the compositor's node group (Blender 5.0+; export/plan.py
+# refuses them without it: this layer may not be imported from there).
 PASS_EXPORT = "compositing_node_group" in bpy.types.Scene.bl_rna.properties
 CAMERA_SOURCES = (
     ("RIG", "Rig", "Views on a sphere or hemisphere around the subject (temporary cameras)"),

@@ -22,7 +22,6 @@ import bpy
 import numpy as np
 
 from ..nerf_engine.data.cameras import Intrinsics
-from ..properties import PASS_EXPORT
 from ..scene import geometry, ours, scene_io, shots
 from ..scene.paths import check_not_foreign, check_writable, dataset_folder
 from ..scene.scene_io import SceneError, Subject
@@ -94,7 +93,9 @@ def build_plan(context: bpy.types.Context) -> ExportPlan:
     scene = context.scene
     settings = scene.nerf
     root = dataset_folder(settings.dataset_dir)
-    if (settings.export_depth or settings.export_mask) and not PASS_EXPORT:
+    if (settings.export_depth or settings.export_mask) and not hasattr(
+        scene, "compositing_node_group"
+    ):
         raise SceneError("Depth and mask export need Blender 5.0 or newer; turn them off.")
     if settings.export_points and not settings.export_depth:
         raise SceneError(

@@ -305,7 +305,10 @@ def make_trained_run(root):
     """Export 10 rig views of the default cube at 24×24 and train the tiny model 300 steps."""
     scene = bpy.context.scene
     configure_fast_render(scene, size=TRAINED_SIZE, samples=4)
-    assert export(scene, root / "data", rig_views=10) == {"FINISHED"}
+    # without depth maps, as these runs were measured: with them (Export's default since session
+    # 25) the tiny cube's Extract Mesh came out 0.16 m off the surface (median) instead of 0.06 m
+    # -- the tiny-export gap of the depth start, docs/benchmarks.md; not yet solved
+    assert export(scene, root / "data", rig_views=10, export_depth=False) == {"FINISHED"}
     tiny_training(scene, root / "run", steps=300, extra=TRAINED_ARGS)
     assert bpy.ops.nerf.train() == {"FINISHED"}, scene.nerf.job_status
     return SimpleNamespace(dataset=root / "data", run=root / "run")
