@@ -174,7 +174,7 @@ def test_a_time_budget_ends_the_run_and_fills_the_bar(scene, tmp_path):
 
 def test_a_time_budget_without_steps_trains_for_the_whole_budget(scene, tmp_path):
     tiny_dataset(scene, tmp_path / "data")
-    tiny_training(scene, tmp_path / "run", steps=0)  # the preset's 3000 steps would end it later
+    tiny_training(scene, tmp_path / "run", steps=0)  # the preset's 6000 steps would end it later
     scene.nerf.train_seconds = 2.0
     job = train.start(bpy.context)
     _tick_until(job, lambda: job.step > 0)
