@@ -313,7 +313,8 @@ class NERF_PG_scene(CompositeSettings, StatusSettings, bpy.types.PropertyGroup):
         name="Depth",
         description="Also write each pixel's distance from the camera (EXR, in scene units). "
         "Training learns from it and skips the empty space it shows from the first step: on "
-        "the benchmark scenes +1.3 dB at 3 minutes (docs/benchmarks.md). Needs Blender 5.0+",
+        "the benchmark scenes +0.65 dB at 3 minutes on average (docs/benchmarks.md). Needs "
+        "Blender 5.0+",
         default=PASS_EXPORT,  # on wherever it can be written
     )
     export_mask: BoolProperty(

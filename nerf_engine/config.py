@@ -217,15 +217,16 @@ def preset(name: str) -> TrainConfig:
             checkpoint_every=500,
         )
     if name == "fast":
+        preview = preset("preview")
         return replace(
-            preset("preview"),
+            preview,
             preset="fast",
             # preview's floor of 3e-4, its 512 rays a step and its refresh every 64 steps are not
             # yet measured on tri-planes: fast keeps what it was measured with
             lr_final=1e-4,
             steps=3000,
             batch_rays=1024,
-            sampling=replace(preset("preview").sampling, occupancy_every=16),
+            sampling=replace(preview.sampling, occupancy_every=16),
             model=ModelConfig(
                 depth=1,
                 width=64,
