@@ -125,14 +125,5 @@ def test_runs_written_before_the_plane_settings_existed_still_resume(toy_dataset
 def test_the_fast_preset_is_the_preview_preset_with_tri_planes():
     fast, preview = preset("fast"), preset("preview")
     assert fast.model.encoding == "triplane" and preview.model.encoding == "positional"
-    # the same sampler, and what preview changed since that is not yet measured on tri-planes
-    # kept as fast was measured (the learning-rate floor, the batch, the grid's refresh)
-    assert replace(fast.sampling, occupancy_every=preview.sampling.occupancy_every) == (
-        preview.sampling
-    )
-    assert (fast.batch_rays, fast.steps, fast.sampling.occupancy_every, fast.lr_final) == (
-        1024, 3000, 16, 1e-4,
-    )  # fmt: skip
-    assert replace(fast, model=preview.model, preset="preview", sampling=preview.sampling,
-                   batch_rays=preview.batch_rays, steps=preview.steps,
-                   lr_final=preview.lr_final) == preview  # fmt: skip
+    # the same sampler, batch, learning rates and steps: only the field differs
+    assert replace(fast, model=preview.model, preset="preview") == preview
