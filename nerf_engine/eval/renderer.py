@@ -33,7 +33,9 @@ from ..data.fileio import make_dir, write_json_atomic
 from ..data.images import composite, write_exr, write_png, write_png16
 from ..data.scene_box import SceneBox
 from ..nerf.model import NeRF, render_rays
-from ..nerf.rays import RayBounds, image_rays_tensor
+from ..nerf.rays import RayBatch, RayBounds, image_rays_tensor
+from ..nerf.sampling import interval_edges
+from ..nerf.volume_rendering import RenderOutput, median_depth
 from ..runtime import (
     autocast_dtype,
     configure_process,
@@ -51,7 +53,9 @@ class RenderedView:
     # [H, W, 4] float32, alpha = accumulated opacity of the field; colour straight, or (``world``)
     # the final colour with the learned world behind the field
     rgba: np.ndarray
-    depth: np.ndarray  # [H, W] float32 world distance along each ray (0 where nothing was hit)
+    # [H, W] float32 world distance along each ray to the surface that covers most of the pixel
+    # (the median depth; 0 where nothing was hit)
+    depth: np.ndarray
     world: bool = False  # the colour already shows the learned environment behind the field
 
     def over(self, background) -> np.ndarray:
@@ -115,7 +119,7 @@ class Renderer:
             ).final  # fmt: skip
             rgb_parts.append(out.rgb.float().cpu())
             acc_parts.append(out.acc.float().cpu())
-            depth_parts.append(out.depth.float().cpu())
+            depth_parts.append(_surface_depth(out, rays).cpu())
             if world is not None:
                 world_parts.append(world(rays_d[part]).float().cpu())
         h, w = intrinsics.h, intrinsics.w
@@ -133,6 +137,18 @@ class Renderer:
             depth=depth.astype(np.float32),
             world=world is not None,
         )
+
+
+def _surface_depth(out: RenderOutput, rays: RayBatch) -> torch.Tensor:
+    """[N, 1] each ray's median depth (``volume_rendering.median_depth``: one surface per pixel,
+    as Blender's depth pass has), in the unit frame; rays that miss the scene box keep ``out``'s.
+    ``out.weights`` and ``out.t_vals`` cover the hit rays only (see ``render_rays``)."""
+    hit = (rays.far > rays.near)[:, 0]
+    depth = out.depth.float().clone()
+    if out.weights.shape[0] == int(hit.sum()) > 0:
+        edges = interval_edges(out.t_vals.float(), rays.near[hit], rays.far[hit])
+        depth[hit] = median_depth(out.weights, edges)
+    return depth
 
 
 def view_name(frame: Frame, index: int) -> str:

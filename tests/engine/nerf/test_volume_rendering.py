@@ -10,6 +10,8 @@ from nerf_engine.nerf.sampling import interval_edges, stratified_samples
 from nerf_engine.nerf.volume_rendering import (
     accumulate,
     density_to_alpha,
+    expected_depth,
+    median_depth,
     render_weights,
     transmittance,
     volume_render,
@@ -72,3 +74,56 @@ def test_empty_space_shows_the_background():
     torch.testing.assert_close(white.acc, torch.full((3, 1), 0.5))
     torch.testing.assert_close(white.rgb, torch.full((3, 3), 0.1 + 0.5))
     torch.testing.assert_close(black.rgb, torch.full((3, 3), 0.1))
+
+
+def _uniform_medium(sigma: float, near: float, far: float, n_samples: int):
+    """Weights and edges of rays through a medium of constant density ``sigma`` from ``near`` to
+    ``far`` (one ray), sampled at ``n_samples`` evenly spaced points."""
+    rays_near, rays_far = torch.tensor([[near]]), torch.tensor([[far]])
+    t = stratified_samples(rays_near, rays_far, n_samples, perturb=False)
+    edges = interval_edges(t, rays_near, rays_far)
+    weights = render_weights(torch.full_like(t, sigma), edges[..., 1:] - edges[..., :-1])
+    return weights, edges
+
+
+def test_median_depth_is_exact_in_a_uniform_medium_at_any_sample_count():
+    # light terminates at distance s past near with density σ e^(−σ s): half of the opacity
+    # acc = 1 − e^(−σ (far − near)) lies in front of near − ln(1 − acc / 2) / σ
+    sigma, near, far = 0.8, 1.0, 3.0
+    acc = 1 - math.exp(-sigma * (far - near))
+    truth = near - math.log(1 - acc / 2) / sigma
+    for n_samples in (1, 3, 16, 64):
+        weights, edges = _uniform_medium(sigma, near, far, n_samples)
+        torch.testing.assert_close(
+            median_depth(weights, edges), torch.tensor([[truth]]), atol=1e-5, rtol=0
+        )
+
+
+def test_median_depth_takes_the_surface_covering_most_of_a_pixel():
+    # a ray that hits a thin wire with 30 % of its weight and the ground behind with 70 %: the
+    # mean lies between them where nothing is; the median is the ground's depth
+    t = torch.linspace(0.5, 9.5, 10)[None]  # samples 1 apart
+    edges = interval_edges(t, torch.tensor([[0.0]]), torch.tensor([[10.0]]))
+    weights = torch.zeros(1, 10)
+    weights[0, 2], weights[0, 7] = 0.3, 0.7  # the wire at 2.5, the ground (opaque) at 7.5
+    acc = accumulate(weights)
+    assert abs(float(expected_depth(weights, t, acc)) - 6.0) < 1e-5  # nowhere near a surface
+    median = float(median_depth(weights, edges))
+    assert 7.0 <= median <= 8.0  # inside the ground's interval
+    # an opaque interval's weight lies at its front (α capped at 1 − 1e-6: σδ ≈ 13.8, so the
+    # median is ln(1 − 0.2857) / −13.8 ≈ 2.4 % of the interval in)
+    assert median - 7.0 < 0.03
+    # with the wire covering most of the pixel, the wire's depth
+    weights[0, 2], weights[0, 7] = 0.7, 0.3
+    assert 2.0 <= float(median_depth(weights, edges)) <= 3.0
+
+
+def test_median_depth_ignores_a_see_through_remainder_and_keeps_empty_rays_finite():
+    # a half-transparent surface over nothing: normalised by its opacity, the median is on it
+    t = torch.linspace(0.5, 9.5, 10)[None].repeat(2, 1)
+    edges = interval_edges(t, torch.zeros(2, 1), torch.full((2, 1), 10.0))
+    weights = torch.zeros(2, 10)
+    weights[0, 4] = 0.2  # the surface's interval [4, 5]; ray 1 hits nothing
+    median = median_depth(weights, edges)
+    assert 4.0 <= float(median[0]) <= 5.0
+    assert float(median[1]) == 10.0  # no weight: the far end, not NaN
