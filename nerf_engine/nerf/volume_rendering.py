@@ -57,10 +57,11 @@ def median_depth(weights: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     """
     weights = weights.float()
     acc = weights.sum(dim=-1, keepdim=True)
-    before = torch.cumsum(weights, dim=-1) - weights  # weight in front of each interval [N, S]
+    cumulative = torch.cumsum(weights, dim=-1)  # weight up to each interval's far edge [N, S]
+    before = cumulative - weights  # weight in front of each interval
     half = 0.5 * acc
     # the first interval whose far edge has half the weight in front (the last one if none)
-    index = (before + weights < half).sum(dim=-1, keepdim=True).clamp_max(weights.shape[-1] - 1)
+    index = (cumulative < half).sum(dim=-1, keepdim=True).clamp_max(weights.shape[-1] - 1)
     w_i, front = weights.gather(-1, index), before.gather(-1, index)
     near_i, far_i = edges.gather(-1, index), edges.gather(-1, index + 1)
     q = ((half - front) / w_i.clamp_min(1e-12)).clamp(0.0, 1.0)  # share of the interval's weight
