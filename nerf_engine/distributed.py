@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -123,6 +124,11 @@ def process_group(device: torch.device) -> Iterator[tuple[Group, torch.device]]:
     try:
         yield group, device
     finally:
+        # A DistributedDataParallel wrapper holds the gloo/NCCL group and its worker threads:
+        # one left for the interpreter's exit to free (a reference cycle is enough) aborts the
+        # process ("terminate called without an active exception"). Collect what is already
+        # garbage; wrappers still in use must be released first (``Trainer.close``).
+        gc.collect()
         with contextlib.suppress(Exception):  # (after a lost peer the group may be broken)
             dist.destroy_process_group()
 

@@ -134,6 +134,7 @@ with distributed.process_group(torch.device("cpu")) as (group, device):
     if group.is_main:
         with open(out, "w") as handle:
             json.dump({"seeds": seeds, "steps": steps}, handle)
+    trainer.close()  # (before the group is left)
 """
 
 
