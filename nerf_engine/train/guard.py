@@ -11,6 +11,8 @@ So a NaN never reaches a checkpoint, a preview or the final model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
@@ -68,3 +70,37 @@ class LastGood:
     @property
     def given_up(self) -> bool:
         return self.failures_in_a_row >= self.max_in_a_row
+
+
+def healthy(trainer, last_good: LastGood, loss, log, checkpoint: Callable) -> bool:
+    """Keep the state in memory when the loss since the last check and the weights are finite;
+    else roll back to the last good state with half the learning rate and a warning — or, after
+    ``max_in_a_row`` failures, save that state (``checkpoint(trainer, log)``) and raise
+    :class:`DivergedError`. ``trainer``: the ``Trainer`` (its step, learning-rate scale, run
+    folder); ``log``: its event log."""
+    if last_good.check(trainer.global_step, loss):
+        return True
+    failed_step, trainer.global_step = trainer.global_step, last_good.step
+    trainer.lr_scale *= 0.5
+    step = trainer.global_step
+    if last_good.given_up:
+        kept = "nothing was trained yet"
+        if step > 0:
+            kept = f"the last good state is saved as {trainer.run.checkpoint_path(step)}"
+            if step != trainer.checkpoint_step:
+                checkpoint(trainer, log)
+        raise DivergedError(
+            f"training diverged: the loss or the weights became NaN/inf {last_good.max_in_a_row} "
+            f"times in a row (last between steps {step} and {failed_step}), even at "
+            f"{trainer.lr_scale:g}× the learning rate; {kept}. Lower the learning rate "
+            "(--set lr=...), try --set mixed_precision=off, or check the dataset."
+        )
+    log.emit(
+        "warning",
+        step,
+        message=f"NaN/inf loss between steps {step} and {failed_step}: rolled back to step "
+        f"{step} and halved the learning rate (now {trainer.lr_scale:g}× the schedule).",
+        failed_step=failed_step,
+        lr_scale=trainer.lr_scale,
+    )
+    return False

@@ -58,7 +58,7 @@ from ..runtime import (
 )
 from . import ddp
 from .depth import bound_occupancy, depth_term, training_depths
-from .guard import DivergedError, LastGood
+from .guard import LastGood, healthy
 from .outputs import (
     final_eval,
     held_out_splits,
@@ -406,7 +406,7 @@ def _run(
     last_good = LastGood(trainer.model, trainer.optimizer, trainer.global_step)
     stopped = _loop(trainer, log, last_good, signalled, cancelled)
     if trainer.global_step > last_good.step:  # stopped between checks: never save unchecked
-        _healthy(trainer, last_good, torch.zeros(()), log)
+        healthy(trainer, last_good, torch.zeros(()), log, _checkpoint)
     if trainer.global_step > first_step and trainer.checkpoint_step != trainer.global_step:
         _checkpoint(trainer, log)  # (a run stopped before its first step has nothing to save)
     path = trainer.run.latest_checkpoint()
@@ -456,7 +456,8 @@ def _loop(
         report = step % cfg.log_every == 0 or step == cfg.steps
         preview = step % cfg.preview_every == 0
         save = step % cfg.checkpoint_every == 0
-        if (report or preview or save) and not _healthy(trainer, last_good, window.loss, log):
+        checked = report or preview or save
+        if checked and not healthy(trainer, last_good, window.loss, log, _checkpoint):
             window.reset(time.perf_counter())
             continue
         if report:
@@ -466,38 +467,6 @@ def _loop(
         if save:
             _checkpoint(trainer, log)
     return "completed"
-
-
-def _healthy(trainer: Trainer, last_good: LastGood, loss, log: EventLog) -> bool:
-    """Keep the state in memory when the loss since the last check and the weights are finite;
-    else roll back to the last good state with half the learning rate and a warning — or, after
-    ``max_in_a_row`` failures, save that state and raise :class:`DivergedError`."""
-    if last_good.check(trainer.global_step, loss):
-        return True
-    failed_step, trainer.global_step = trainer.global_step, last_good.step
-    trainer.lr_scale *= 0.5
-    step = trainer.global_step
-    if last_good.given_up:
-        kept = "nothing was trained yet"
-        if step > 0:
-            kept = f"the last good state is saved as {trainer.run.checkpoint_path(step)}"
-            if step != trainer.checkpoint_step:
-                _checkpoint(trainer, log)
-        raise DivergedError(
-            f"training diverged: the loss or the weights became NaN/inf {last_good.max_in_a_row} "
-            f"times in a row (last between steps {step} and {failed_step}), even at "
-            f"{trainer.lr_scale:g}× the learning rate; {kept}. Lower the learning rate "
-            "(--set lr=...), try --set mixed_precision=off, or check the dataset."
-        )
-    log.emit(
-        "warning",
-        step,
-        message=f"NaN/inf loss between steps {step} and {failed_step}: rolled back to step "
-        f"{step} and halved the learning rate (now {trainer.lr_scale:g}× the schedule).",
-        failed_step=failed_step,
-        lr_scale=trainer.lr_scale,
-    )
-    return False
 
 
 def _checkpoint(trainer: Trainer, log: EventLog) -> Path:
