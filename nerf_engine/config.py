@@ -36,7 +36,8 @@ PRESET_SUMMARIES = {
         "A different kind of NeRF that learns more per step (feature planes instead of the "
         "paper's method) but takes half as many steps a second. On 5 test scenes with depth "
         "maps (100×100 pixels, 2 CPU cores) after 3 minutes: 30.4 dB on average against "
-        "Preview's 29.9, ahead on 3 of the 5 (level after 90 s)",
+        "Preview's 29.9, ahead on 3 of the 5 (level after 90 s); at 400×400 pixels (thin "
+        "structures, 10 minutes) well ahead: 32.8 dB against Preview's 29.6",
     ),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
