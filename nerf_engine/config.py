@@ -89,10 +89,6 @@ class SamplingConfig:
     occupancy_warmup: int = 256
     occupancy_threshold: float = 0.01  # a cell is empty when a cell-long sample's α stays below
     early_stop: float = 0.0  # rendering: skip samples behind a transmittance below this (0 = off)
-    # Training with depth maps: this share of each training ray's fine samples lies around its
-    # pixel's known surface (depth-guided sampling, Roessle et al. 2022) instead of following
-    # the coarse weights; 0 = off. Rendering never has depth and always follows the coarse net.
-    depth_guided: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -334,7 +330,6 @@ def validate(config: TrainConfig) -> None:
         (config.coarse_loss >= 0, "coarse_loss must be >= 0"),
         (config.sampling.n_coarse >= 2, "sampling.n_coarse must be at least 2"),
         (config.sampling.n_fine >= 0, "sampling.n_fine must be at least 0"),
-        (0 <= config.sampling.depth_guided <= 1, "sampling.depth_guided must be in [0, 1]"),
         (config.model.depth >= 1 and config.model.width >= 1, "model.depth and width must be >= 1"),
         (config.model.density_activation in ("softplus", "relu"), "model.density_activation"),
         (config.model.encoding in ENCODINGS, f"model.encoding: one of {', '.join(ENCODINGS)}"),

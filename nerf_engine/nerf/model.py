@@ -23,13 +23,7 @@ from .environment import EnvironmentMap
 from .field import NeRFField, make_field
 from .occupancy import OccupancyGrid
 from .rays import RayBatch
-from .sampling import (
-    guide_samples,
-    interval_edges,
-    merge_samples,
-    sample_pdf,
-    stratified_samples,
-)
+from .sampling import interval_edges, merge_samples, sample_pdf, stratified_samples
 from .volume_rendering import RenderOutput, volume_render
 
 EARLY_STOP_SEGMENTS = 4  # ray segments between transmittance checks when rendering
@@ -142,14 +136,9 @@ class NeRF(nn.Module):
         autocast_dtype: torch.dtype | None = None,
         use_grid: bool = True,
         early_stop: float = 0.0,
-        surface: torch.Tensor | None = None,
     ) -> NeRFOutput:
         """Render ``rays``. ``use_grid``: skip samples in empty cells (if the model has a grid);
-        ``early_stop``: when not training, skip samples behind a transmittance below this;
-        ``surface``: [N] each ray's known surface distance (unit frame; +inf nothing hit, NaN
-        unknown) from the training depth maps — with ``sampling.depth_guided`` > 0 that share
-        of the fine samples of rays with a surface lies around it (:func:`guide_samples`, spread
-        half a coarse interval), so the fine network sees the surface from the first step."""
+        ``early_stop``: when not training, skip samples behind a transmittance below this."""
         cfg = self.sampling_cfg
         opt = _Options(
             generator=generator,
@@ -170,17 +159,6 @@ class NeRF(nn.Module):
             t_fine = sample_pdf(
                 edges, coarse.weights, cfg.n_fine, perturb=perturb, generator=generator
             )
-            if surface is not None and cfg.depth_guided > 0:
-                width = (rays.far - rays.near) / (2 * cfg.n_coarse)
-                t_fine = guide_samples(
-                    t_fine,
-                    surface,
-                    rays.near,
-                    rays.far,
-                    cfg.depth_guided,
-                    width,
-                    generator=generator,
-                )
             t_all = merge_samples(t_coarse, t_fine)
         fine, n_fine = self._render(self.fine, rays, t_all, background, opt)
         return NeRFOutput(coarse, fine, n_coarse + n_fine)
@@ -303,8 +281,6 @@ def render_rays(
             empty = replace(empty, rgb=empty.rgb + _probe(model, rays, background, per_ray, kwargs))
         fine = getattr(model, "module", model).fine
         return NeRFOutput(empty, empty if fine is not None else None, 0)
-    if kwargs.get("surface") is not None:
-        kwargs = {**kwargs, "surface": kwargs["surface"][hit]}
     out = model(rays.subset(hit), background[hit] if per_ray else background, **kwargs)
 
     def scatter(part: RenderOutput) -> RenderOutput:
@@ -327,7 +303,6 @@ def _probe(model, rays: RayBatch, background, per_ray: bool, kwargs) -> torch.Te
     fails), and under several processes every rank's backward reaches every parameter (the
     gradient average waits for all of them)."""
     one = RayBatch(rays.rays_o[:1], rays.rays_d[:1], rays.near[:1] * 0, rays.near[:1] * 0 + 1e-3)
-    kwargs = {**kwargs, "surface": None}  # (the probe ray has no pixel)
     out = model(one, background[:1] if per_ray else background, **kwargs)
     parts = [out.coarse] + ([out.fine] if out.fine is not None else [])
     return 0.0 * sum(part.rgb.float().sum() for part in parts)

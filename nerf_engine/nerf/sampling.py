@@ -81,48 +81,6 @@ def sample_pdf(
     return (edge_lo + frac.clamp(0.0, 1.0) * (edge_hi - edge_lo)).detach()
 
 
-def guide_samples(
-    t: torch.Tensor,
-    surface: torch.Tensor,
-    near: torch.Tensor,
-    far: torch.Tensor,
-    share: float,
-    width: torch.Tensor,
-    *,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Move ``share`` of each ray's samples to around its known surface (training with depth
-    maps; depth-guided sampling after Roessle et al., "Dense Depth Priors for NeRF", CVPR 2022,
-    §3.3, where half of the samples follow the depth prior).
-
-    Every sample whose index is among ``round(share × S)`` evenly spread ones is replaced by
-    ``surface + width × N(0, 1)``, clamped to [near, far], on the rays whose surface is finite
-    and inside (near, far); other rays (nothing hit: +inf; not known: NaN; beyond ``far``) keep
-    all their samples.
-
-    Args:
-        t: [N, S] samples (e.g. the fine network's inverse-CDF samples); not modified.
-        surface: [N] distances along the rays to their pixels' surfaces, in ``t``'s units.
-        near, far: [N, 1] ray bounds.
-        share: in [0, 1].
-        width: [N, 1] or a scalar tensor, the spread's standard deviation (same units).
-    Returns:
-        [N, S] samples, unsorted where samples moved (merge them with :func:`merge_samples`).
-    """
-    n_rays, n_samples = t.shape
-    moved = round(share * n_samples)
-    if moved == 0 or n_rays == 0:
-        return t
-    index = torch.linspace(0, n_samples - 1, moved, device=t.device).round().long()
-    known = (torch.isfinite(surface) & (surface > near[:, 0]) & (surface < far[:, 0]))[:, None]
-    noise = torch.randn((n_rays, moved), device=t.device, dtype=t.dtype, generator=generator)
-    centre = torch.where(known, surface[:, None], near)  # (inf/NaN never reach the arithmetic)
-    guided = torch.minimum(torch.maximum(centre + noise * width, near), far)
-    out = t.clone()
-    out[:, index] = torch.where(known, guided, t[:, index])
-    return out
-
-
 def merge_samples(t_a: torch.Tensor, t_b: torch.Tensor) -> torch.Tensor:
     """The sorted union of two sample sets: [N, A], [N, B] -> [N, A + B]."""
     return torch.sort(torch.cat([t_a, t_b], dim=-1), dim=-1).values

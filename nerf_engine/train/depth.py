@@ -51,12 +51,6 @@ def training_depths(
     return (None if d is None else d / scale for d in iter_depths(split)), depth_notes(split)
 
 
-def surface_distance(depth: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Each training ray's surface: ``depth`` [N] unit-frame distances (+inf nothing hit, NaN
-    unknown), +inf where the pixel's ``alpha`` [N] is 0 (a transparent pixel hits nothing)."""
-    return torch.where(alpha <= 0, torch.full_like(depth, torch.inf), depth)
-
-
 def depth_term(
     out: NeRFOutput, rays: RayBatch, depth: torch.Tensor, alpha: torch.Tensor, weight: float
 ) -> torch.Tensor:
@@ -64,7 +58,7 @@ def depth_term(
     ``rays``; ``depth`` [N] unit-frame distances, +inf nothing hit, NaN unknown; the pixels'
     ``alpha`` [N]: a transparent pixel (alpha 0) hits nothing). Rays that miss the scene box
     (``near`` = ``far``; they have no samples) add 0 to the mean."""
-    depth = surface_distance(depth, alpha)
+    depth = torch.where(alpha <= 0, torch.full_like(depth, torch.inf), depth)
     hit = (rays.far > rays.near)[:, 0]
     share = float(hit.sum()) / max(len(hit), 1)
     if share == 0:

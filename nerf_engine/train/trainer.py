@@ -57,7 +57,7 @@ from ..runtime import (
     resolve_device,
 )
 from . import ddp
-from .depth import bound_occupancy, depth_term, surface_distance, training_depths
+from .depth import bound_occupancy, depth_term, training_depths
 from .guard import LastGood, healthy
 from .outputs import (
     final_eval,
@@ -215,9 +215,6 @@ class Trainer:
                 behind = background[part] if world is None else world(rays_d[part])  # [n, 3]
                 target = over(rgba[part], behind.detach())
                 rays = self.bounds(rays_o[part], rays_d[part])
-                surface = None
-                if depth is not None and cfg.sampling.depth_guided > 0:
-                    surface = surface_distance(depth[part], rgba[part, 3])
                 out = render_rays(
                     self.net,
                     rays,
@@ -226,7 +223,6 @@ class Trainer:
                     generator=self.generator,
                     autocast_dtype=self.dtype,
                     use_grid=self.global_step >= cfg.sampling.occupancy_warmup or self.grid_seeded,
-                    surface=surface,
                 )
                 fine_mse = F.mse_loss(out.final.rgb, target)
                 loss = fine_mse

@@ -159,37 +159,3 @@ def test_a_pass_whose_rays_all_miss_still_reaches_every_parameter():
         assert torch.equal(missed.final.rgb, torch.ones(8, 3))  # (the probe adds nothing)
     finally:
         dist.destroy_process_group()
-
-
-def test_depth_guided_fine_samples_follow_the_surface_only_when_given():
-    """Training rays with a known surface get half their fine samples around it (and the
-    renders stay well formed); rays without one, and every render without ``surface``, sample
-    exactly as before."""
-    sampling = SamplingConfig(n_coarse=16, n_fine=16, depth_guided=0.5)
-    model = NeRF(ModelConfig(depth=2, width=32, view_width=16), sampling)
-    batch = rays(8)
-    batch.far[7] = batch.near[7]  # a ray that misses the box (render_rays subsets the surface)
-    surface = torch.full((8,), 2.5)
-    surface[1] = torch.inf  # a transparent pixel: nothing to guide to
-
-    def run(seed, **kwargs):
-        g = torch.Generator().manual_seed(seed)
-        return render_rays(model, batch, torch.ones(3), perturb=True, generator=g, **kwargs)
-
-    guided, plain = run(0, surface=surface), run(0)
-    width = 3.0 / (2 * 16)  # half a coarse interval
-    near_surface = ((guided.fine.t_vals - 2.5).abs() < 4 * width).sum(-1)
-    before = ((plain.fine.t_vals - 2.5).abs() < 4 * width).sum(-1)
-    hit = [0, 2, 3, 4, 5, 6]  # rows of the 7 hit rays: ray 1 is row 1
-    assert (near_surface[hit] >= 8).all() and (near_surface[hit] >= before[hit] + 3).all(), (
-        near_surface,
-        before,
-    )
-    torch.testing.assert_close(guided.fine.t_vals[1], plain.fine.t_vals[1])
-    torch.testing.assert_close(guided.coarse.rgb, plain.coarse.rgb)  # the coarse pass: as before
-    assert torch.isfinite(guided.fine.rgb).all() and (guided.fine.acc <= 1 + 1e-6).all()
-    off = NeRF(model.model_cfg, SamplingConfig(n_coarse=16, n_fine=16))
-    off.load_state_dict(model.state_dict())
-    g = torch.Generator().manual_seed(0)
-    unguided = render_rays(off, batch, torch.ones(3), perturb=True, generator=g, surface=surface)
-    torch.testing.assert_close(unguided.fine.rgb, plain.fine.rgb)  # share 0: the switch is off

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from nerf_engine.nerf.sampling import (
-    guide_samples,
     interval_edges,
     merge_samples,
     ray_aabb_intersect,
@@ -96,26 +95,3 @@ def test_ray_box_intersection():
     assert t_out[1] <= t_in[1]  # miss
     assert t_in[2] < 0 < t_out[2]  # origin inside: exits at 1
     torch.testing.assert_close(t_out[2], torch.tensor([1.0]))
-
-
-def test_guided_samples_gather_around_the_known_surface_and_only_there():
-    near, far = bounds(6)
-    t = stratified_samples(near, far, 16, perturb=False)
-    surface = (near[:, 0] + far[:, 0]) / 2
-    surface[2], surface[3] = torch.inf, torch.nan  # nothing hit / not known
-    surface[4] = far[4, 0] + 1.0  # beyond the ray's far bound
-    surface[5] = near[5, 0] + 1e-4  # just inside: clamped, never before near
-    width = torch.full((6, 1), 0.01)
-    g = torch.Generator().manual_seed(0)
-    out = guide_samples(t, surface, near, far, 0.5, width, generator=g)
-    assert out.shape == t.shape and torch.isfinite(out).all()
-    assert (out >= near).all() and (out <= far).all()
-    for ray in (2, 3, 4):  # no surface inside the bounds: every sample unchanged
-        torch.testing.assert_close(out[ray], t[ray])
-    for ray in (0, 1, 5):  # half moved to within 6 widths of the surface, the rest unchanged
-        moved = out[ray] != t[ray]
-        assert int(moved.sum()) == 8, (ray, out[ray], t[ray])
-        assert ((out[ray][moved] - surface[ray]).abs() < 0.06).all()
-    assert (guide_samples(t, surface, near, far, 0.0, width) == t).all()
-    whole = guide_samples(t, surface, near, far, 1.0, width, generator=g)
-    assert ((whole[0] - surface[0]).abs() < 0.06).all()
