@@ -38,7 +38,8 @@ from .variants import variant
 
 SUITE_SCRIPT = Path("benchmarks") / "scene_suite.py"
 REFERENCE_NAME = "reference"
-METRICS = ("psnr", "ssim", "alpha_error", "depth_error")
+# what the suite keeps of a configuration's longest run besides its curve (train_against_clock's)
+RUN_FIGURES = ("steps", "rays_per_s_steady", "samples_per_ray_steady", "occupied_fraction")
 
 
 def suite_datasets(
@@ -82,9 +83,12 @@ def run_suite(
 ) -> dict:
     """Train every config (one run per budget, the budget being the unit: ``steps`` = 0) and the
     reference (unless ``reference_sizes`` is None) on every dataset. Returns ``{scene: {config
-    name: {"curve": [point per budget], "steps", "rays_per_s_steady"}}}``; a point is
-    ``{"seconds", "step", "psnr", "ssim", "alpha_error", "depth_error"}`` (no alpha or depth error
-    for the reference, which trains over white)."""
+    name: {"curve": [point per budget], "steps", "rays_per_s_steady", "samples_per_ray_steady",
+    "occupied_fraction"}}}`` (the last three of the longest budget's run: its last quarter's rays a
+    second and field samples a ray, and its occupancy grid's occupied share at the end, None
+    without a grid); a point is ``{"seconds", "step", "psnr", "ssim", "alpha_error",
+    "depth_error"}`` (no alpha or depth error for the reference, which trains over white; the
+    reference has only ``curve`` and ``steps`` of the rest)."""
     flags = ("--aabb", "--bf16") if cpu_has_native_bf16() else ("--aabb",)
     results: dict[str, dict] = {}
     for dataset in datasets:
@@ -98,10 +102,8 @@ def run_suite(
                         budgeted, dataset, budget, eval_at=[budget], test_views=test_views
                     )
                 )
-            scene[config.preset] = {
-                "curve": [run["curve"][-1] for run in runs],
-                "steps": runs[-1]["steps"],
-                "rays_per_s_steady": runs[-1]["rays_per_s_steady"],
+            scene[config.preset] = {"curve": [run["curve"][-1] for run in runs]} | {
+                key: runs[-1][key] for key in RUN_FIGURES
             }
             say(_progress_line(dataset.name, config.preset, scene[config.preset], budgets))
         if reference_sizes is None:
@@ -132,12 +134,14 @@ def _progress_line(scene: str, name: str, result: dict, budgets: Sequence[float]
 
 
 def suite_table(results: dict[str, dict], budgets: Sequence[float]) -> str:
-    """Markdown: PSNR (and SSIM, alpha error at the last budget) per scene and configuration,
-    then each configuration's mean and worst scene."""
+    """Markdown: PSNR (and SSIM, alpha and depth error at the last budget; steps, field samples a
+    ray and the grid's occupied share of the longest run) per scene and configuration, then each
+    configuration's mean and worst scene."""
     names = list(next(iter(results.values())))
     last = max(budgets)
     head = ["scene", "configuration", *(f"PSNR {b:g} s" for b in budgets)]
     head += [f"SSIM {last:g} s", f"alpha error {last:g} s", f"depth error {last:g} s (%)", "steps"]
+    head += ["samples/ray", "grid occupied (%)"]  # the last quarter of the run / at its end
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for scene, by_name in results.items():
         for name in names:
@@ -151,7 +155,7 @@ def suite_table(results: dict[str, dict], budgets: Sequence[float]) -> str:
             ssim = [_value(r[name], last, "ssim") for r in results.values()]
             depth = [100 * _value(r[name], last, "depth_error") for r in results.values()]
             worst_depth = np.max if reduce is np.min else reduce  # (the worst error is the largest)
-            cells += [_number(reduce(ssim), 3), "", _number(worst_depth(depth)), ""]
+            cells += [_number(reduce(ssim), 3), "", _number(worst_depth(depth)), "", "", ""]
             lines.append(
                 "| **" + "** | **".join(cells[:2]) + "** | " + " | ".join(cells[2:]) + " |"
             )
@@ -176,7 +180,9 @@ def _row(scene: str, name: str, result: dict, budgets: Sequence[float]) -> str:
         _number(_value(result, last, "alpha_error"), 3),
         _number(100 * _value(result, last, "depth_error")),
     ]
-    cells.append(str(result["steps"]))
+    occupied = result.get("occupied_fraction")
+    cells += [str(result["steps"]), _number(result.get("samples_per_ray_steady"), 1)]
+    cells.append(_number(100 * occupied if occupied is not None else None, 1))
     return "| " + " | ".join(cells) + " |"
 
 

@@ -79,6 +79,9 @@ def test_bench_suite_trains_each_scene_beside_the_reference(tmp_path):
                 assert point["seconds"] >= budget and 5 < point["psnr"] < 60, name
                 if name == "preview":  # the scenes are exported with depth: its error is measured
                     assert 0 < point["depth_error"] < 1, name
+        preview = scene["preview"]  # what explains its speed: samples a ray and the grid
+        assert 0 < preview["samples_per_ray_steady"] <= 32 + 64  # (32 coarse, 32 + 32 fine at most)
+        assert 0 < preview["occupied_fraction"] < 1  # exported with depth: the grid starts carved
     table = (tmp_path / "suite.md").read_text()
     assert "| **mean** | **preview** |" in table and "| **worst** | **reference** |" in table
-    assert "depth error 1 s (%)" in table
+    assert "depth error 1 s (%)" in table and "| samples/ray | grid occupied (%) |" in table
