@@ -119,6 +119,9 @@ class TrainConfig:
     # occupancy grid waits for its warm-up as without depth).
     depth_loss: float = 0.1
     depth_loss_final: float = 0.01
+    # > 0: the weight halves every this many steps instead (floored at `depth_loss_final`), so
+    # that a short run keeps a high weight and a long one reaches the floor, whatever its budget.
+    depth_loss_half_life: int = 0
     # Start the occupancy grid from the depth maps' surface points (dilated by a margin) so that
     # empty space is skipped from the first step, instead of after `sampling.occupancy_warmup`.
     depth_occupancy: bool = True
@@ -355,6 +358,10 @@ def validate(config: TrainConfig) -> None:
         (
             config.depth_loss == 0 or (config.depth_loss > 0 and config.depth_loss_final > 0),
             "depth_loss must be >= 0 (0 = off), and depth_loss_final > 0 when it is on",
+        ),
+        (
+            config.depth_loss_half_life >= 0,
+            "depth_loss_half_life must be 0 (decay over the whole run) or a number of steps",
         ),
         (config.threads >= 0, "threads must be 0 (automatic) or positive"),
     ]

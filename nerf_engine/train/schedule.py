@@ -25,10 +25,15 @@ def learning_rate(config: TrainConfig, step: int, time_fraction: float = 0.0) ->
 
 def depth_loss_weight(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
     """The depth loss's weight: exponential decay from ``depth_loss`` at the start to
-    ``depth_loss_final`` at the end of training (0 when ``depth_loss`` is 0). Depth shapes the
-    geometry early; late in training colour alone refines it (a depth map is one value per pixel,
-    the colour is what is measured)."""
+    ``depth_loss_final`` at the end of training (0 when ``depth_loss`` is 0) — or, with
+    ``depth_loss_half_life`` > 0, halving every that many steps until it reaches
+    ``depth_loss_final``, whatever the run's length. Depth shapes the geometry early; late in
+    training colour alone refines it (a depth map is one value per pixel, the colour is what is
+    measured)."""
     if config.depth_loss <= 0:
         return 0.0
+    if config.depth_loss_half_life > 0:
+        halved = config.depth_loss * 0.5 ** (step / config.depth_loss_half_life)
+        return max(halved, config.depth_loss_final)
     ratio = config.depth_loss_final / config.depth_loss
     return config.depth_loss * ratio ** progress(config, step, time_fraction)
