@@ -48,7 +48,7 @@ from .bench_curves import (
     plot_curves,
     run_reference,
     time_render,
-    train_against_clock,
+    train_against_clock_apart,
     write_outputs,
 )
 from .bench_ddp import run_ddp
@@ -344,7 +344,7 @@ def run_curves(args, dataset: Path, say: Callable[[str], None]) -> dict:
     )
     for name in names.split(","):
         config = variant(name, "auto", args.device)
-        curves[f"{name} (ours)"] = train_against_clock(config, dataset, args.curves)
+        curves[f"{name} (ours)"] = train_against_clock_apart(config, dataset, args.curves)
         say(f"{name}: {curves[f'{name} (ours)']['curve'][-1]}")
     bf16 = cpu_has_native_bf16()
     flags = ("--aabb", "--bf16") if bf16 else ("--aabb",)

@@ -31,7 +31,7 @@ from .bench_curves import (
     REFERENCE_SMALL,
     REPOSITORY,
     run_reference,
-    train_against_clock,
+    train_against_clock_apart,
     write_outputs,
 )
 from .variants import variant
@@ -98,7 +98,7 @@ def run_suite(
             for budget in sorted(budgets):  # `train --max-seconds budget`
                 budgeted = replace(config, steps=0, max_seconds=budget)
                 runs.append(
-                    train_against_clock(
+                    train_against_clock_apart(
                         budgeted, dataset, budget, eval_at=[budget], test_views=test_views
                     )
                 )

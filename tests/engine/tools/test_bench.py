@@ -14,6 +14,7 @@ from nerf_engine.tools.bench_curves import (
     run_reference,
     time_to,
     train_against_clock,
+    train_against_clock_apart,
 )
 from nerf_engine.tools.variants import variant
 
@@ -53,6 +54,18 @@ def test_a_curve_is_measured_at_the_times_asked_for(toy_dataset):
     assert points[-1]["seconds"] >= 0.6 and points[-1]["step"] == result["steps"]
     for point in points:
         assert 5 < point["psnr"] < 60 and 0 < point["ssim"] <= 1 and 0 <= point["alpha_error"] <= 1
+
+
+def test_a_run_apart_is_the_same_measurement_in_a_fresh_process(toy_dataset, tmp_path):
+    """The suite and --curves train each configuration in its own process (in one process later
+    runs were slower); same result shape, the configuration as given, errors with the cause."""
+    config = tiny_config(steps=5, precrop_steps=0)  # 5 steps: no preset's, so it travelled
+    result = train_against_clock_apart(config, toy_dataset, 1e6, eval_at=[1e6], test_views=2)
+    assert result["steps"] == 5 and result["curve"][-1]["step"] == 5
+    assert 5 < result["curve"][-1]["psnr"] < 60 and result["render_s_per_view"] > 0
+    assert set(result) == set(train_against_clock(config, toy_dataset, 1e6, evals=1))
+    with pytest.raises(RuntimeError, match=r"(?s)training .* failed:.*transforms"):
+        train_against_clock_apart(config, tmp_path / "nowhere", 1.0)
 
 
 def test_time_to_reads_the_first_crossing():
